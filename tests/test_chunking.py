@@ -1,0 +1,82 @@
+"""Structure-aware chunking: numbered questions, Obsidian headings, slides, pages, spans."""
+
+from index.chunking import chunk_document
+from index.config import ChunkerConfig
+from index.document import Document
+
+QA = """1. ¿Qué es un embedding?
+
+Un embedding es un vector denso que representa una palabra.
+
+2. ¿Por qué importan los embeddings?
+
+1. Representación densa:
+
+Los vectores tienen dimensión fija.
+
+2. Semántica:
+
+Palabras parecidas quedan cerca.
+
+12. ¿Qué es Self-Attention?
+
+""" + " ".join(f"La autoatención compara cada token con todos los demás, frase número {i}." for i in range(40))
+
+
+def chunks_of(text, cfg=None, **doc_kwargs):
+    return chunk_document(Document(text=text, source="x.md", title="Repaso", **doc_kwargs), cfg or ChunkerConfig())
+
+
+def test_numbered_question_starts_a_chunk_that_carries_it():
+    chunks = chunks_of(QA)
+    first = [c for c in chunks if "vector denso" in c.text]
+    assert len(first) == 1 and first[0].heading_path == ["1. ¿Qué es un embedding?"]
+    # inner numbered items ("1. Representación densa:") are not questions
+    second = [c for c in chunks if c.heading_path == ["2. ¿Por qué importan los embeddings?"]]
+    assert len(second) == 1 and "Palabras parecidas" in second[0].text
+
+
+def test_long_answer_splits_with_bounded_size_overlap_and_its_question():
+    cfg = ChunkerConfig(max_chars=400, overlap_chars=100, min_chars=50)
+    parts = [c for c in chunks_of(QA, cfg) if "Self-Attention" in " ".join(c.heading_path)]
+    assert len(parts) > 3
+    assert all(len(c.text) <= 400 for c in parts)
+    assert all(c.heading_path == ["12. ¿Qué es Self-Attention?"] for c in parts)
+    for a, b in zip(parts, parts[1:], strict=False):
+        assert b.start < a.end, "consecutive pieces overlap"
+
+
+def test_spans_point_back_into_the_document():
+    doc = Document(text=QA, source="x.md", title="Repaso")
+    for c in chunk_document(doc, ChunkerConfig(max_chars=300, overlap_chars=50, min_chars=50)):
+        assert doc.text[c.start:c.end].strip() == c.text
+
+
+def test_markdown_heading_path_nests():
+    text = ("# Transformers\n\nIntro.\n\n## Atención\n\n" + "Texto sobre atención. " * 20 +
+            "\n\n### Multi-cabeza\n\n" + "Varias cabezas en paralelo. " * 20 + "\n\n## Posiciones\n\n" + "Seno y coseno. " * 20)
+    paths = {tuple(c.heading_path) for c in chunks_of(text)}
+    assert ("Transformers", "Atención", "Multi-cabeza") in paths
+    assert ("Transformers", "Posiciones") in paths
+
+
+def test_slide_text_splits_on_breaks_and_titles():
+    slides = "\n---\n".join(
+        f"Diapositiva {name}\n\n- " + f"punto sobre {name}. " * 25 for name in ("Atención", "Consultas", "Valores"))
+    chunks = chunks_of(slides)
+    assert {c.heading_path[-1] for c in chunks} == {"Diapositiva Atención", "Diapositiva Consultas", "Diapositiva Valores"}
+
+
+def test_heading_inside_code_fence_is_not_structure():
+    text = "Título de clase\n\nTexto.\n\n```\n# no es un título\ncódigo\n```\n\nOtra diapositiva\n\nMás texto."
+    assert all("no es un título" not in " ".join(c.heading_path) for c in chunks_of(text))
+
+
+def test_pages_are_kept_on_chunks():
+    page1, page2 = "Atención. " * 30, "Destilación. " * 30
+    text = page1 + "\n\n" + page2
+    locations = [(0, len(page1), 1), (len(page1) + 2, len(text), 2)]
+    chunks = chunks_of(text, ChunkerConfig(max_chars=400, overlap_chars=0, min_chars=0),
+                       locations=locations, location_kind="page")
+    assert {c.page for c in chunks if "Destilación" in c.text} == {2}
+    assert {c.page for c in chunks if c.text.startswith("Atención")} == {1}
