@@ -27,8 +27,10 @@ install: $(STAMP)
 index: install
 	$(BIN)/python -m index build --docs $(DOCS) --out $(INDEX)
 
+# Until the RAG chat lands, the app is a search page over the index.
 run: index
-	@echo "Index ready in $(INDEX). Try: $(BIN)/python -m index query --index $(INDEX) --k 5 \"¿qué es teacher forcing?\""
+	@echo "Index ready in $(INDEX). Command line: $(BIN)/python -m index query --index $(INDEX) --k 5 \"¿qué es teacher forcing?\""
+	COURSE_INDEX=$(INDEX) $(BIN)/streamlit run streamlit_app.py
 
 test: install
 	$(BIN)/python -m pytest
