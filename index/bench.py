@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from .build import build_index
-from .config import IndexConfig
 from .lexical import LexicalIndex, SpanishAnalyzer, _BM25Field
 from .store import HybridIndex
 
@@ -66,7 +65,7 @@ def _synthetic_index(base: HybridIndex, n: int, index_type: str, seed: int = 0) 
             terms = analysed[i][: len(analysed[i]) // 2 + 1] + analysed[j][len(analysed[j]) // 2 :]
             docs.append(terms)
         fields[kind] = _BM25Field.from_tokens(docs, analyzer)
-    config = IndexConfig(**{**base.config.to_dict(), "index_type": index_type})
+    config = base.config.with_overrides(index_type=index_type)
     return HybridIndex([chunks[i] for i in picks], vectors.astype(np.float32), config, lexical=LexicalIndex(fields))
 
 

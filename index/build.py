@@ -153,10 +153,9 @@ def _build(docs_dir: Path, out_dir: Path, config: IndexConfig, progress: bool) -
     for path in paths:
         source = path.relative_to(docs_dir).as_posix()
         try:
-            if path.stat().st_size > max_bytes:
-                hashes[source] = f"size:{path.stat().st_size}"  # too big to hash cheaply; skip below
-            else:
-                hashes[source] = file_hash(path)
+            size = path.stat().st_size
+            # too big to hash cheaply: its size stands in for the hash, and the loader skips it
+            hashes[source] = f"size:{size}" if size > max_bytes else file_hash(path)
         except OSError as exc:
             report.skipped.append((source, f"cannot read: {exc}"))
 

@@ -38,18 +38,12 @@ def load_embedder(name: str):
     hf_logging.disable_progress_bar()  # "Loading weights" bars would interleave with ours
     location = resolve_embedder(name)
     try:
-        return SentenceTransformer(location, device="cpu" if not _has_cuda() else None)
+        return SentenceTransformer(location)  # picks CUDA when there is one, else the CPU
     except OSError as exc:
         raise ConfigError(
             f"embedder {name!r} not found: give a local sentence-transformers directory, or an id already "
             f"in the Hugging Face cache (nothing is downloaded: HF_HUB_OFFLINE). ({exc})"
         ) from exc
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def embed(name: str, texts: list[str], batch_size: int = 64) -> np.ndarray:
