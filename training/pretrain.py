@@ -1,0 +1,176 @@
+"""Stage 2: pretrain a Llama-style decoder from scratch on the course corpus (or continue from a checkpoint).
+
+Teacher forcing: every position predicts the next token of the true text (cross-entropy); the text is
+packed into fixed-length blocks across document boundaries (a separator token between documents).
+A held-out slice of every document gives the perplexity logged at each evaluation.
+
+    python -m training.pretrain [--profile cpu-demo | --config FILE] [--out DIR] [--resume]
+                                [--init-from DIR_OR_GGUF] [key=value ...]
+    torchrun --nproc_per_node=2 -m training.pretrain --profile gpu      # DDP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+from . import loop
+from .artifacts import assistant_json, model_card, publish, require, work_dir, write_json
+from .config import PipelineConfig, load_config, save_resolved, stage_parser
+from .corpus import CorpusError, load_corpus, split_documents
+from .tokenizer import document_separator
+
+log = logging.getLogger(__name__)
+
+
+def load_init(init_from: str):
+    """(model, tokenizer) from a checkpoint folder or a GGUF file (dequantized by transformers)."""
+    path = Path(init_from)
+    if path.suffix.lower() == ".gguf":
+        if not path.is_file():
+            raise FileNotFoundError(f"--init-from {path}: GGUF file not found")
+        kwargs = {"gguf_file": path.name}
+        model = AutoModelForCausalLM.from_pretrained(path.parent, dtype=torch.float32, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, **kwargs)
+    else:
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"--init-from {path}: not a checkpoint folder (no config.json)")
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def pack(texts: list[str], tokenizer, block_size: int, stride: int) -> torch.Tensor:
+    """Token blocks of `block_size`, starting every `stride` tokens over the concatenated corpus."""
+    sep = document_separator(tokenizer)
+    ids: list[int] = []
+    for t in texts:
+        if t.strip():
+            ids += tokenizer(t, add_special_tokens=False)["input_ids"] + [sep]
+    if len(ids) < block_size:
+        raise CorpusError(f"corpus has {len(ids)} tokens, fewer than one block of {block_size}; "
+                          f"lower pretrain.block_size or add documents")
+    flat = torch.tensor(ids, dtype=torch.long)
+    starts = range(0, len(ids) - block_size + 1, stride)
+    return torch.stack([flat[s:s + block_size] for s in starts])
+
+
+def flops_per_token(model, block_size: int) -> float:
+    """6N + 12·L·H·Q·T (nanoGPT / PaLM appendix B): weights plus attention, forward and backward."""
+    c = model.config
+    n = sum(p.numel() for p in model.parameters())
+    head = c.hidden_size // c.num_attention_heads
+    return 6 * n + 12 * c.num_hidden_layers * c.num_attention_heads * head * block_size
+
+
+def lm_loss(model, batch: dict) -> loop.StepResult:
+    x = batch["input_ids"]
+    return loop.StepResult(model(input_ids=x, labels=x).loss, x.numel())
+
+
+def heldout_loss(model, blocks: torch.Tensor, device, batch_size: int = 8) -> float:
+    """Mean next-token cross-entropy over held-out blocks."""
+    losses = []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(blocks), batch_size):
+            x = blocks[i:i + batch_size].to(device)
+            losses.append(model(input_ids=x, labels=x).loss.float().item() * len(x))
+    model.train(was_training)
+    return sum(losses) / len(blocks)
+
+
+@dataclass
+class PretrainData:
+    train: torch.Tensor
+    held_out: torch.Tensor
+
+
+def build_data(cfg: PipelineConfig, tokenizer) -> PretrainData:
+    docs = load_corpus(cfg.corpus.docs)
+    train_texts, held_texts = split_documents(docs, cfg.corpus.held_out, cfg.corpus.seed)
+    bs = cfg.pretrain.block_size
+    return PretrainData(pack(train_texts, tokenizer, bs, stride=max(1, bs // 2)),
+                        pack(held_texts, tokenizer, bs, stride=bs))
+
+
+def new_model(cfg: PipelineConfig, tokenizer) -> LlamaForCausalLM:
+    torch.manual_seed(cfg.pretrain.optim.seed)
+    hf = cfg.pretrain.model.to_hf(len(tokenizer), tokenizer)
+    hf._attn_implementation = "sdpa"
+    return LlamaForCausalLM(hf)
+
+
+def run(cfg: PipelineConfig, out: Path, resume: bool = False, init_from: str | None = None) -> Path:
+    init_from = init_from or cfg.pretrain.init_from
+    rt = loop.setup_runtime(cfg.runtime)
+    if init_from:
+        model, tokenizer = load_init(init_from)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(require(out / "tokenizer", "python -m training.tokenizer"))
+        model = new_model(cfg, tokenizer)
+    data = build_data(cfg, tokenizer)
+    wd = work_dir(out, "pretrain")
+    if rt.is_main:
+        n = sum(p.numel() for p in model.parameters())
+        log.info("pretrain: %s parameters, %d train blocks x %d tokens, %d held-out blocks, device %s, %s",
+                 f"{n:,}", len(data.train), cfg.pretrain.block_size, len(data.held_out), rt.device, rt.dtype)
+        save_resolved(cfg, wd / "training_config.json", {"init_from": init_from})
+
+    def evaluate(m) -> dict:
+        loss = heldout_loss(m, data.held_out, rt.device)
+        return {"eval_loss": round(loss, 5), "eval_ppl": round(math.exp(min(loss, 50)), 3)}
+
+    state = loop.train(
+        model, data.train, lambda rows: {"input_ids": torch.stack(rows)}, lm_loss, cfg.pretrain.optim, rt, wd,
+        resume=resume, eval_fn=evaluate, flops_per_token=flops_per_token(model, cfg.pretrain.block_size),
+        desc="pretrain", compile_model=cfg.runtime.compile,
+    )
+    if not rt.is_main:
+        return out / "base"
+    final = state.history[-1] if state.history else {}
+    summary = {"held-out perplexity": final.get("eval_ppl"), "steps": state.step,
+               "train blocks": len(data.train), "init from": init_from or "scratch"}
+    steady = [r["tokens_per_s"] for r in state.history[len(state.history) // 4:]] or [0]
+    summary["tokens/s (median)"] = sorted(steady)[len(steady) // 2]
+    mfus = [r["mfu"] for r in state.history[len(state.history) // 4:] if "mfu" in r]
+    if mfus:
+        summary["MFU (median)"] = sorted(mfus)[len(mfus) // 2]
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        shutil.copy(wd / "metrics.jsonl", tmp / "metrics.jsonl")
+        shutil.copy(wd / "training_config.json", tmp / "training_config.json")
+        write_json(tmp / "assistant.json", assistant_json("base", "few-shot", cfg.instruct,
+                                                           model.config.max_position_embeddings))
+        (tmp / "README.md").write_text(model_card("base", model, "pretrain", summary, cfg.to_dict()),
+                                       encoding="utf-8")
+
+    target = publish(out / "base", write)
+    log.info("pretrain: done, held-out perplexity %s -> %s", final.get("eval_ppl"), target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = stage_parser("pretrain", __doc__)
+    parser.add_argument("--init-from", help="checkpoint folder or GGUF file to continue pretraining from")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run(load_config(args.config, args.profile, args.overrides), Path(args.out), args.resume, args.init_from)
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

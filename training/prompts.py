@@ -1,0 +1,153 @@
+"""The prompt format the models are trained on, and the app asks with.
+
+One module owns it so that instruction data (`training.instruct`), evaluation (`training.evaluate`) and the
+runtime (`assistant`) cannot drift apart: a tuned model only follows the format it was tuned on.
+
+- Chat models (tuned, distilled, the reference) get `messages` rendered by the tokenizer's chat template
+  (ChatML: `<|im_start|>role\\n...<|im_end|>`).
+- A base model, which was never taught to follow instructions, gets a few-shot plain-text prompt
+  (`few_shot_prompt`) and is stopped at the next `Pregunta:`.
+- With chain of thought on, the answer has two delimited parts: `Razonamiento:` ... `Respuesta final:` ...
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+SYSTEM = (
+    "Eres el asistente del curso de PLN «Redes neuronales para el análisis y la generación de texto». "
+    "Respondes en español, solo con la información de los pasajes numerados, y citas cada afirmación "
+    "con el número de su pasaje entre corchetes, por ejemplo [1]. Si los pasajes no contienen la "
+    "respuesta, lo dices."
+)
+COT_INSTRUCTION = (
+    "Piensa paso a paso: escribe primero «Razonamiento:» con los pasos, y después «Respuesta final:» "
+    "con la respuesta citando los pasajes."
+)
+REASONING_MARK = "Razonamiento:"
+FINAL_MARK = "Respuesta final:"
+NOT_FOUND = "Los pasajes no contienen la respuesta a esta pregunta."
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+"""ChatML, the format SmolLM2-Instruct also uses, so the reference model shares the prompts."""
+
+
+@dataclass(frozen=True)
+class PromptPassage:
+    """A numbered passage as a prompt shows it. `label` is where it comes from (file › heading)."""
+
+    number: int
+    text: str
+    label: str = ""
+
+
+def passage_label(source: str, heading_path: Sequence[str] = (), location: str = "") -> str:
+    """How a prompt names a passage's origin: `file › last heading`, plus page/slide when known."""
+    parts = [source] + ([heading_path[-1]] if heading_path else []) + ([location] if location else [])
+    return " › ".join(p for p in parts if p)
+
+
+def clip(text: str, max_chars: int) -> str:
+    """Cut `text` at a word boundary so a small model's context is not overrun."""
+    text = " ".join(text.split())
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
+def format_passages(passages: Sequence[PromptPassage], max_chars: int = 600) -> str:
+    lines = []
+    for p in passages:
+        head = f"[{p.number}]" + (f" ({p.label})" if p.label else "")
+        lines.append(f"{head} {clip(p.text, max_chars)}")
+    return "\n".join(lines)
+
+
+def user_message(question: str, passages: Sequence[PromptPassage], cot: bool = False,
+                 max_passage_chars: int = 600) -> str:
+    parts = []
+    if passages:
+        parts.append("Pasajes:\n" + format_passages(passages, max_passage_chars))
+    else:
+        parts.append("Pasajes: (ninguno)")
+    parts.append(f"Pregunta: {question.strip()}")
+    if cot:
+        parts.append(COT_INSTRUCTION)
+    return "\n\n".join(parts)
+
+
+def chat_messages(question: str, passages: Sequence[PromptPassage], cot: bool = False,
+                  max_passage_chars: int = 600) -> list[dict]:
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": user_message(question, passages, cot, max_passage_chars)},
+    ]
+
+
+def cot_answer(reasoning: Sequence[str], final: str) -> str:
+    steps = "\n".join(f"{i}. {s}" for i, s in enumerate(reasoning, 1))
+    return f"{REASONING_MARK}\n{steps}\n{FINAL_MARK} {final}"
+
+
+def split_reasoning(answer: str) -> tuple[str, str]:
+    """(reasoning, final answer). Without the marks the whole text is the answer."""
+    if FINAL_MARK in answer:
+        reasoning, final = answer.split(FINAL_MARK, 1)
+        reasoning = reasoning.replace(REASONING_MARK, "", 1).strip()
+        return reasoning, final.strip()
+    if answer.lstrip().startswith(REASONING_MARK):
+        return answer.lstrip()[len(REASONING_MARK):].strip(), ""
+    return "", answer.strip()
+
+
+FEW_SHOT = [
+    (
+        [PromptPassage(1, "La perplejidad es la exponencial de la entropía cruzada media por token. "
+                          "Cuanto más baja, mejor predice el modelo el texto de prueba.")],
+        "¿Qué mide la perplejidad?",
+        "La perplejidad es la exponencial de la entropía cruzada media por token: cuanto más baja, "
+        "mejor predice el modelo el texto [1].",
+    ),
+    (
+        [PromptPassage(1, "El muestreo top-k conserva solo los k tokens más probables y renormaliza "
+                          "la distribución antes de muestrear.")],
+        "¿Qué hace el muestreo top-k?",
+        "Conserva solo los k tokens más probables y renormaliza la distribución antes de muestrear [1].",
+    ),
+]
+FEW_SHOT_STOP = "\nPregunta:"
+
+
+def few_shot_prompt(question: str, passages: Sequence[PromptPassage], cot: bool = False,
+                    max_passage_chars: int = 600) -> str:
+    """Plain-text prompt for a base model: worked examples, then the question. Generation ends at
+    `FEW_SHOT_STOP` (the start of a next example)."""
+    blocks = []
+    for ex_passages, ex_question, ex_answer in FEW_SHOT:
+        blocks.append(f"Pasajes:\n{format_passages(ex_passages)}\nPregunta: {ex_question}\nRespuesta: {ex_answer}")
+    lead = f"Pasajes:\n{format_passages(passages, max_passage_chars)}" if passages else "Pasajes: (ninguno)"
+    tail = f"{lead}\nPregunta: {question.strip()}\nRespuesta:"
+    if cot:
+        tail += f" {REASONING_MARK}"
+    return "\n\n".join([*blocks, tail])
+
+
+CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+def cited_numbers(answer: str) -> list[int]:
+    """Passage numbers an answer cites, in order of first appearance."""
+    seen: list[int] = []
+    for m in CITATION.finditer(answer):
+        n = int(m.group(1))
+        if n not in seen:
+            seen.append(n)
+    return seen
