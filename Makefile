@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
-#   make run    install, build the index, start the app
+#   make run    install, build the index, train the demo models if missing, start the app
 #   make test   install, run the tests
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -7,11 +7,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DOCS ?= course
 INDEX ?= artifacts/index
+MODELS ?= artifacts/models
+PROFILE ?= cpu-demo
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install index run test test-fast bench lint clean
+.PHONY: install index models browser run test test-fast bench lint clean
 
 # Idempotent: reinstalls only when a requirements file changed.
 $(STAMP): requirements.txt requirements-nodeps.txt
@@ -27,12 +29,22 @@ install: $(STAMP)
 index: install
 	$(BIN)/python -m index build --docs $(DOCS) --out $(INDEX)
 
-# Until the RAG chat lands, the app is a search page over the index.
-run: index
-	@echo "Index ready in $(INDEX). Command line: $(BIN)/python -m index query --index $(INDEX) --k 5 \"¿qué es teacher forcing?\""
-	COURSE_INDEX=$(INDEX) $(BIN)/streamlit run streamlit_app.py
+# The demo models (base, tuned, distilled): trained once, on the CPU in a few minutes. An interrupted
+# run continues where it stopped (--resume skips finished stages).
+models: index
+	@if [ -f $(MODELS)/report.json ]; then echo "Models ready in $(MODELS) (delete it to retrain)."; \
+	else $(BIN)/python -m training.pipeline --profile $(PROFILE) --out $(MODELS) --resume evaluate.index=$(INDEX); fi
 
-test: install
+run: models
+	COURSE_INDEX=$(INDEX) COURSE_MODELS=$(MODELS) $(BIN)/streamlit run streamlit_app.py
+
+# Debian's chromium for the real-browser test (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+	    echo "chromium not installed and not root: the browser test will be skipped"; }
+
+test: install browser
 	$(BIN)/python -m pytest
 
 test-fast: install
@@ -40,6 +52,9 @@ test-fast: install
 
 bench: install
 	$(BIN)/python -m index bench
+	$(BIN)/python -m training.bench --profile $(PROFILE) --models $(MODELS)
+	@if [ -f $(MODELS)/report.json ]; then COURSE_INDEX=$(INDEX) COURSE_MODELS=$(MODELS) $(BIN)/python -m assistant bench; \
+	else echo "assistant bench skipped: run make models first"; fi
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,42 +1,40 @@
-"""Course assistant UI. For now: search the course material (the RAG chat arrives with the app issue).
+"""Course assistant UI: `streamlit run streamlit_app.py` (or `make run`).
 
-Thin on purpose: everything it shows comes from `assistant`.
+Thin on purpose: the views live in `app/`, and everything they show comes from `assistant`.
 """
 
 import streamlit as st
 
-from assistant.retrieval import DEFAULT_INDEX, retrieve
-from index import HybridIndex, IndexNotFoundError
+from app import chat, compare, documents, models, next_token, state
 
-st.set_page_config(page_title="Asistente del curso", page_icon="📚")
+st.set_page_config(page_title="Asistente del curso", page_icon="📚", layout="wide")
 st.title("Asistente del curso de PLN")
 st.caption("Redes neuronales para el análisis y la generación de texto")
 
+engine = state.engine()
+controls = state.sidebar(engine)
+index_dir, models_dir, docs_dir = state.paths()
 
-@st.cache_resource(show_spinner="Cargando el índice…")
-def load_index(path: str) -> HybridIndex:
-    return HybridIndex.load(path)
+if engine.index is None:
+    st.info(engine.index_error)
+if notice := engine.models_notice():
+    st.info(notice)
+state.load_models(engine)
 
-
-with st.sidebar:
-    k = st.slider("Pasajes a mostrar", 1, 10, 5)
-    modo = st.radio("Búsqueda", ["híbrida", "léxica", "densa"], horizontal=True)
-
-try:
-    index = load_index(str(DEFAULT_INDEX))
-except IndexNotFoundError:
-    st.info(f"Todavía no hay índice en `{DEFAULT_INDEX}`. Creálo con `make run` o con "
-            f"`python -m index build --docs course --out {DEFAULT_INDEX}`.")
-    st.stop()
-
-pregunta = st.text_input("Tu pregunta sobre el curso", placeholder="¿Qué es teacher forcing?")
-if pregunta.strip():
-    mode = {"híbrida": "hybrid", "léxica": "lexical", "densa": "dense"}[modo]
-    pasajes = retrieve(index, pregunta[:4000], k=k, mode=mode)
-    if not pasajes:
-        st.warning("No encontré pasajes del curso para esa pregunta.")
-    for p in pasajes:
-        donde = " · ".join(x for x in (p.source, p.heading, p.location) if x)
-        with st.expander(f"[{p.number}] {donde}", expanded=p.number == 1):
-            st.markdown(p.text)
-            st.caption(f"puntaje {p.score:.3f}")
+TABS = ["Chat", "Comparar", "Siguiente token", "Documentos", "Modelos"]
+chat_tab, compare_tab, token_tab, docs_tab, models_tab = st.tabs(TABS, key="vista", on_change="rerun")
+with chat_tab:
+    if chat_tab.open:
+        chat.page(engine, controls)
+with compare_tab:
+    if compare_tab.open:
+        compare.page(engine, controls)
+with token_tab:
+    if token_tab.open:
+        next_token.page()
+with docs_tab:
+    if docs_tab.open:
+        documents.page(engine, docs_dir)
+with models_tab:
+    if models_tab.open:
+        models.page(engine, models_dir)

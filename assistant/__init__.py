@@ -1,4 +1,8 @@
-"""Runtime behind the app: retrieval, prompts, decoding settings, model registry, generation.
+"""Runtime behind the app and the CLI (`python -m assistant ask | evaluate | bench`).
 
-Only retrieval exists so far (`assistant.retrieval`); generation arrives with the app issue.
+- retrieval: passages for a question          - settings: DecodingSettings -> generate() kwargs
+- registry: model variants, each loaded once  - prompting: the variant's prompt within its context
+- generation: streamed generate() + stats     - answer: citations, reasoning, extractive fallback
+- engine: question -> Answer, for one variant or all of them (compare)
+- evaluation, bench: scores and timings; documents, model_info: what the Documents/Models views read
 """

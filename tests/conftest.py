@@ -13,13 +13,21 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def course_index(tmp_path_factory):
-    """The shipped sample corpus, indexed once per test session."""
-    from index import HybridIndex, build_index
+def course_index_dir(tmp_path_factory) -> Path:
+    """The shipped sample corpus, indexed once per test session (the directory)."""
+    from index import build_index
 
     out = tmp_path_factory.mktemp("course-index")
     build_index(COURSE, out, progress=False)
-    return HybridIndex.load(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def course_index(course_index_dir):
+    """The same index, loaded."""
+    from index import HybridIndex
+
+    return HybridIndex.load(course_index_dir)
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +49,12 @@ def write(path: Path, content: str | bytes) -> Path:
     else:
         path.write_text(content, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """base/tuned/distilled as tiny random Llama checkpoints (see tests/tiny_models.py)."""
+    from tiny_models import make_tiny_models
+
+    return make_tiny_models(tmp_path_factory.mktemp("models"))
+

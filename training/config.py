@@ -163,9 +163,15 @@ class InstructConfig:
     num_passages: int = 3
     max_passage_chars: int = 300
     held_out: float = 0.15
+    variants: int = 3
+    """RAG examples made from each training question (other distractors, other answer position)."""
+    cot_share: float = 0.5
+    """Share of training questions that also get a chain-of-thought example."""
     seed: int = 0
 
     def validate(self, prefix: str) -> None:
+        _check(self.variants >= 1, f"{prefix}variants={self.variants}: must be >= 1")
+        _check(0 <= self.cot_share <= 1, f"{prefix}cot_share={self.cot_share}: must be in [0, 1]")
         _check(self.lora_r >= 1, f"{prefix}lora_r={self.lora_r}: must be >= 1")
         _check(0 <= self.lora_dropout < 1, f"{prefix}lora_dropout={self.lora_dropout}: must be in [0, 1)")
         _check(bool(self.target_modules), f"{prefix}target_modules: must name at least one module")
@@ -347,3 +353,30 @@ def save_resolved(cfg: PipelineConfig, path: Path, extra: dict | None = None) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"config": cfg.to_dict(), **(extra or {})}
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def cli(main):
+    """Wrap a stage's main(): expected failures print one clear line and exit 2, not a traceback."""
+    import functools
+    import logging
+    import sys
+
+    from .artifacts import MissingArtifact
+    from .corpus import CorpusError
+    from .loop import TrainingDiverged
+
+    @functools.wraps(main)
+    def wrapper(argv=None) -> int:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        try:
+            return main(argv)
+        except (ConfigError, MissingArtifact, CorpusError, TrainingDiverged, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
+
+    return wrapper

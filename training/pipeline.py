@@ -16,7 +16,7 @@ import torch
 
 from . import distill, evaluate, instruct, pretrain, tokenizer
 from .artifacts import write_json
-from .config import load_config, stage_parser
+from .config import cli, load_config, stage_parser
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,9 @@ def run(cfg, out: Path, resume: bool = False) -> dict:
     return record
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     args = stage_parser("pipeline", __doc__).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     run(load_config(args.config, args.profile, args.overrides), Path(args.out), args.resume)
     return 0
 

@@ -21,8 +21,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from . import loop
-from .artifacts import assistant_json, model_card, publish, require, work_dir, write_json
-from .config import PipelineConfig, load_config, save_resolved, stage_parser
+from .artifacts import assistant_json, load_gguf, model_card, publish, require, work_dir, write_json
+from .config import PipelineConfig, cli, load_config, save_resolved, stage_parser
 from .corpus import CorpusError, load_corpus, split_documents
 from .tokenizer import document_separator
 
@@ -35,9 +35,8 @@ def load_init(init_from: str):
     if path.suffix.lower() == ".gguf":
         if not path.is_file():
             raise FileNotFoundError(f"--init-from {path}: GGUF file not found")
-        kwargs = {"gguf_file": path.name}
-        model = AutoModelForCausalLM.from_pretrained(path.parent, dtype=torch.float32, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, **kwargs)
+        model, tokenizer = load_gguf(path)
+        model.train()
     else:
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"--init-from {path}: not a checkpoint folder (no config.json)")
@@ -161,14 +160,12 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False, init_from: str | N
     return target
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     parser = stage_parser("pretrain", __doc__)
     parser.add_argument("--init-from", help="checkpoint folder or GGUF file to continue pretraining from")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     run(load_config(args.config, args.profile, args.overrides), Path(args.out), args.resume, args.init_from)
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
     return 0
 
 

@@ -63,12 +63,28 @@ def clip(text: str, max_chars: int) -> str:
     return cut + " …"
 
 
+def passage_body(text: str) -> str:
+    """A passage without its leading Markdown heading lines (the label already names the section), so the
+    text right after `[n]:` is the passage's first sentence: what an answer quotes."""
+    lines = text.strip().splitlines()
+    while lines and (lines[0].lstrip().startswith("#") or not lines[0].strip()):
+        lines.pop(0)
+    return "\n".join(lines) or text
+
+
 def format_passages(passages: Sequence[PromptPassage], max_chars: int = 600) -> str:
+    """`[n]: text (fuente: label)` per passage. An answer quotes a passage as `Según [n]: ...`, the same
+    `[n]:` cue, which even a small model can learn to follow (it is an induction pattern)."""
     lines = []
     for p in passages:
-        head = f"[{p.number}]" + (f" ({p.label})" if p.label else "")
-        lines.append(f"{head} {clip(p.text, max_chars)}")
+        source = f" (fuente: {p.label})" if p.label else ""
+        lines.append(f"[{p.number}]: {clip(passage_body(p.text), max_chars)}{source}")
     return "\n".join(lines)
+
+
+def cite(answer: str, number: int) -> str:
+    """The answer format the models are tuned on: the citation first, then the passage's words."""
+    return f"Según [{number}]: {answer}"
 
 
 def user_message(question: str, passages: Sequence[PromptPassage], cot: bool = False,
@@ -113,14 +129,14 @@ FEW_SHOT = [
         [PromptPassage(1, "La perplejidad es la exponencial de la entropía cruzada media por token. "
                           "Cuanto más baja, mejor predice el modelo el texto de prueba.")],
         "¿Qué mide la perplejidad?",
-        "La perplejidad es la exponencial de la entropía cruzada media por token: cuanto más baja, "
-        "mejor predice el modelo el texto [1].",
+        "Según [1]: La perplejidad es la exponencial de la entropía cruzada media por token.",
     ),
     (
         [PromptPassage(1, "El muestreo top-k conserva solo los k tokens más probables y renormaliza "
                           "la distribución antes de muestrear.")],
         "¿Qué hace el muestreo top-k?",
-        "Conserva solo los k tokens más probables y renormaliza la distribución antes de muestrear [1].",
+        "Según [1]: El muestreo top-k conserva solo los k tokens más probables y renormaliza la distribución "
+        "antes de muestrear.",
     ),
 ]
 FEW_SHOT_STOP = "\nPregunta:"

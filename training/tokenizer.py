@@ -16,7 +16,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import PreTrainedTokenizerFast
 
 from .artifacts import publish, write_json
-from .config import PipelineConfig, load_config, stage_parser
+from .config import PipelineConfig, cli, load_config, stage_parser
 from .corpus import load_corpus
 from .prompts import CHAT_TEMPLATE, FEW_SHOT, SYSTEM
 
@@ -79,9 +79,9 @@ def run(cfg: PipelineConfig, out: Path) -> Path:
     return target
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     args = stage_parser("tokenizer", __doc__).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     run(load_config(args.config, args.profile, args.overrides), Path(args.out))
     return 0
 

@@ -1,0 +1,39 @@
+"""Chat: history in this session only, streamed answers with sources and stats."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from assistant.answer import extractive_answer
+from assistant.engine import Engine
+
+from . import render
+from .state import Controls
+
+HISTORY = "chat_history"
+
+
+def page(eng: Engine, c: Controls) -> None:
+    history = st.session_state.setdefault(HISTORY, [])
+    for turn in history:
+        with st.chat_message("user"):
+            st.markdown(turn["question"])
+        with st.chat_message("assistant"):
+            render.answer(turn["answer"])
+    if question := st.chat_input("Pregunta sobre el curso, p. ej. ¿Qué es teacher forcing?"):
+        with st.chat_message("user"):
+            st.markdown(question)
+        with st.chat_message("assistant"):
+            answer = respond(eng, c, question)
+            render.answer(answer)
+        history.append({"question": question, "answer": answer})
+
+
+def respond(eng: Engine, c: Controls, question: str):
+    prepared = eng.prepare(question, c.k)
+    if prepared.question.problem or c.variant is None:
+        return eng.answer(prepared, c.variant, c.settings, c.cot)
+    with st.spinner("Buscando y generando…"):
+        stream = eng.stream(c.variant, prepared, c.settings, c.cot)
+        answer = render.stream_into(st.empty(), stream)
+    return answer if answer is not None else extractive_answer(prepared.passages, prepared.notices)

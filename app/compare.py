@@ -1,0 +1,64 @@
+"""Compare: one question, the same passages and settings, one column per variant."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from assistant.engine import Engine
+
+from . import render
+from .state import Controls
+
+LAST = "compare_last"
+
+
+def page(eng: Engine, c: Controls) -> None:
+    st.caption("La misma pregunta, los mismos pasajes y los mismos ajustes de decodificación para cada modelo.")
+    with st.form("compare_form"):
+        question = st.text_input("Pregunta", placeholder="¿Qué diferencia hay entre búsqueda voraz y en haz?",
+                                 key="compare_question")
+        submitted = st.form_submit_button("Comparar")
+    if submitted:
+        run(eng, c, question)
+    elif last := st.session_state.get(LAST):
+        show(eng, last["answers"], last["passages"])
+
+
+def run(eng: Engine, c: Controls, question: str) -> None:
+    prepared = eng.prepare(question, c.k)
+    if prepared.question.problem:
+        st.warning(prepared.question.problem)
+        return
+    names = eng.variants
+    if not names:
+        answer = eng.answer(prepared, None, c.settings, c.cot)
+        render.answer(answer)
+        st.session_state[LAST] = {"answers": {"extractivo": answer}, "passages": prepared.passages}
+        return
+    answers = {}
+    for name, col in zip(names, st.columns(len(names)), strict=True):
+        with col:
+            st.subheader(eng.registry.info(name).label)
+            stream = eng.stream(name, prepared, c.settings, c.cot)
+            answers[name] = render.stream_into(st.empty(), stream)
+            render.answer(answers[name], compact=True)
+    st.session_state[LAST] = {"answers": answers, "passages": prepared.passages}
+    shared_sources(prepared.passages)
+
+
+def show(eng: Engine, answers: dict, passages) -> None:
+    for (name, answer), col in zip(answers.items(), st.columns(len(answers)), strict=True):
+        with col:
+            st.subheader(eng.registry.info(name).label if name in eng.variants else name)
+            render.answer(answer, compact=True)
+    shared_sources(passages)
+
+
+def shared_sources(passages) -> None:
+    if not passages:
+        return
+    st.markdown("**Pasajes recuperados** (los mismos para todos los modelos)")
+    for p in passages:
+        where = " · ".join(x for x in (p.source, p.heading, p.location) if x)
+        with st.expander(f"[{p.number}] {where}"):
+            st.markdown(p.text)

@@ -1,0 +1,184 @@
+"""Command line for the same engine the app uses.
+
+    python -m assistant ask [--variant V | --compare] [--cot] [decoding flags] "pregunta"
+    python -m assistant evaluate --index DIR --models DIR --qa FILE [--json] [--limit N]
+    python -m assistant bench [--index DIR] [--models DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .answer import Answer
+from .registry import DEFAULT_MODELS
+from .retrieval import DEFAULT_INDEX
+from .settings import STRATEGIES, DecodingSettings, SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = decoding_settings(args)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return args.func(args, settings)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m assistant", description="Asistente del curso de PLN.")
+    sub = p.add_subparsers(required=True)
+
+    ask = sub.add_parser("ask", help="responder una pregunta con una variante o con todas")
+    ask.add_argument("question")
+    who = ask.add_mutually_exclusive_group()
+    who.add_argument("--variant", help="base | tuned | distilled | reference (por defecto: la mejor disponible)")
+    who.add_argument("--compare", action="store_true", help="todas las variantes, mismos pasajes y ajustes")
+    ask.add_argument("--cot", action="store_true", help="razonamiento paso a paso antes de la respuesta")
+    ask.add_argument("--k", type=int, default=5, help="pasajes a recuperar")
+    ask.set_defaults(func=cmd_ask)
+
+    ev = sub.add_parser("evaluate", help="puntuar cada variante sobre preguntas con respuesta de referencia")
+    ev.add_argument("--qa", type=Path, required=True, help='JSON lines {"question", "answer"}')
+    ev.add_argument("--json", action="store_true", help="resultado en JSON")
+    ev.add_argument("--limit", type=int, help="solo las N primeras preguntas")
+    ev.set_defaults(func=cmd_evaluate)
+
+    bench = sub.add_parser("bench", help="tiempos de arranque, primer token, comparación y velocidad")
+    bench.add_argument("--rounds", type=int, default=3)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
+
+    for s in (ask, ev, bench):
+        s.add_argument("--index", type=Path, default=DEFAULT_INDEX)
+        s.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+        add_decoding_flags(s)
+    return p
+
+
+def add_decoding_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decodificación")
+    g.add_argument("--strategy", choices=STRATEGIES)
+    g.add_argument("--num-beams", type=int)
+    g.add_argument("--length-penalty", type=float)
+    g.add_argument("--temperature", type=float)
+    g.add_argument("--top-k", type=int)
+    g.add_argument("--top-p", type=float)
+    g.add_argument("--repetition-penalty", type=float)
+    g.add_argument("--max-new-tokens", type=int)
+    g.add_argument("--seed", type=int)
+
+
+def decoding_settings(args: argparse.Namespace) -> DecodingSettings:
+    names = ("strategy", "num_beams", "length_penalty", "temperature", "top_k", "top_p",
+             "repetition_penalty", "max_new_tokens", "seed")
+    overrides = {n: getattr(args, n) for n in names}
+    if overrides["strategy"] is None and overrides["num_beams"] is not None:
+        overrides["strategy"] = "beam"
+    return DecodingSettings().with_overrides(**overrides)
+
+
+def make_engine(args):
+    from .engine import Engine
+    from .registry import Registry
+
+    return Engine(args.index, registry=Registry(args.models))
+
+
+# ---------------------------------------------------------------------------- ask
+
+def cmd_ask(args, settings: DecodingSettings) -> int:
+    engine = make_engine(args)
+    if notice := engine.models_notice():
+        print(f"aviso: {notice}\n", file=sys.stderr)
+    if args.variant and args.variant not in engine.variants:
+        print(f"error: la variante {args.variant!r} no está disponible; hay: "
+              f"{', '.join(engine.variants) or 'ninguna'}", file=sys.stderr)
+        return 2
+    prepared = engine.prepare(args.question, args.k)
+    if prepared.question.problem:
+        print(prepared.question.problem)
+        return 1
+    variants = engine.variants if args.compare else [args.variant or engine.default_variant()]
+    if variants == [None]:
+        print_answer(engine.answer(prepared))
+        return 0
+    failed = 0
+    for name in variants:
+        print(f"=== {name} ===")
+        stream = engine.stream(name, prepared, settings, args.cot)
+        for piece in stream:
+            print(piece, end="", flush=True)
+        print()
+        print_answer(stream.answer, streamed=True)
+        failed += stream.answer.error is not None
+    return 1 if failed == len(variants) else 0
+
+
+def print_answer(answer: Answer, streamed: bool = False) -> None:
+    if answer.error:
+        print(f"error: {answer.error}")
+        return
+    if not streamed:
+        print(answer.text)
+    if answer.reasoning:
+        print(f"\n[razonamiento]\n{answer.reasoning}\n[respuesta final]\n{answer.text}")
+    for note in answer.notices:
+        print(f"aviso: {note}")
+    if answer.stats:
+        print(f"({answer.stats.line()})")
+    if answer.passages:
+        print("fuentes:")
+        cited = {c.number for c in answer.citations if c.valid}
+        for p in answer.passages:
+            mark = "*" if p.number in cited else " "
+            print(f" {mark}[{p.number}] " + " · ".join(x for x in (p.source, p.heading, p.location) if x))
+    if answer.invalid_citations:
+        print(f"citas a pasajes que no se dieron: {answer.invalid_citations}")
+    print()
+
+
+# ---------------------------------------------------------------------------- evaluate / bench
+
+def cmd_evaluate(args, settings: DecodingSettings) -> int:
+    from .evaluation import evaluate, format_scores, read_qa
+
+    try:
+        qa = read_qa(args.qa, args.limit)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    engine = make_engine(args)
+    if engine.index is None:
+        print(f"error: {engine.index_error}", file=sys.stderr)
+        return 2
+    scores = evaluate(engine, qa, settings, progress=None if args.json else _progress)
+    if args.json:
+        print(json.dumps({"questions": len(qa), "settings": settings.to_dict(),
+                          "variants": {s.variant: s.to_dict() for s in scores}}, indent=2, ensure_ascii=False))
+    else:
+        print(format_scores(scores))
+    return 0
+
+
+def _progress(i: int, n: int) -> None:
+    print(f"\r{i}/{n} preguntas", end="\n" if i == n else "", file=sys.stderr, flush=True)
+
+
+def cmd_bench(args, settings: DecodingSettings) -> int:
+    from .bench import format_bench, run_bench
+
+    rows = run_bench(args.index, args.models, args.rounds, settings.max_new_tokens
+                     if args.max_new_tokens else 64)
+    if args.json:
+        print(json.dumps({r.name: r.value for r in rows}, indent=2))
+    else:
+        print(format_bench(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""`python -m assistant bench`: the app's performance targets, measured side by side in one process.
+
+- app ready: load the index, warm its embedder, load every variant (what the first page view waits for)
+- time to first token of tuned and distilled (median over the questions)
+- one Compare round: the same question through every variant
+- distilled vs tuned decoding speed, alternating the two on the same prompts so machine load hits both
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .engine import Engine
+from .registry import Registry
+from .settings import DecodingSettings
+
+QUESTIONS = [
+    "¿Qué es teacher forcing?",
+    "¿Qué diferencia hay entre la búsqueda voraz y la búsqueda en haz?",
+    "¿Para qué sirve LoRA?",
+]
+TARGETS = {"app_ready_s": ("<=", 20.0), "ttft_tuned_s": ("<=", 1.0), "ttft_distilled_s": ("<=", 1.0),
+           "compare_round_s": ("<=", 15.0), "distilled_vs_tuned_speed": (">=", 2.0)}
+
+
+@dataclass
+class BenchRow:
+    name: str
+    value: float | None
+    note: str = ""
+
+    def verdict(self) -> str:
+        if self.value is None or self.name not in TARGETS:
+            return ""
+        op, limit = TARGETS[self.name]
+        ok = self.value <= limit if op == "<=" else self.value >= limit
+        return f"{'ok' if ok else 'NO'} ({op} {limit:g})"
+
+
+def run_bench(index_dir: Path, models_dir: Path, rounds: int = 3, max_new_tokens: int = 64) -> list[BenchRow]:
+    settings = DecodingSettings(max_new_tokens=max_new_tokens)
+    t0 = time.perf_counter()
+    registry = Registry(models_dir)
+    engine = Engine(index_dir, registry=registry)
+    if engine.index is not None:
+        engine.index.embed_query("calentamiento")  # loads the sentence-transformers model
+    loaded = registry.load_all()
+    rows = [BenchRow("app_ready_s", time.perf_counter() - t0,
+                     f"índice + {len(loaded)} modelo(s): {', '.join(loaded) or 'ninguno'}")]
+    rows += [BenchRow(f"load_{name}_s", m.load_seconds) for name, m in loaded.items() if hasattr(m, "load_seconds")]
+    rows += _speed_rows(engine, settings, rounds)
+    if engine.variants:
+        t = time.perf_counter()
+        answers = engine.compare(QUESTIONS[0], settings)
+        errors = [a.error for a in answers.values() if a.error]
+        rows.append(BenchRow("compare_round_s", time.perf_counter() - t,
+                             f"{len(answers)} variantes" + (f", errores: {errors}" if errors else "")))
+    return rows
+
+
+def _speed_rows(engine: Engine, settings: DecodingSettings, rounds: int) -> list[BenchRow]:
+    names = [n for n in ("tuned", "distilled") if n in engine.variants]
+    ttft: dict[str, list[float]] = {n: [] for n in names}
+    speed: dict[str, list[float]] = {n: [] for n in names}
+    for name in names:  # warm-up: the first generate() of a model pays one-off costs
+        engine.ask(QUESTIONS[0], name, DecodingSettings(max_new_tokens=2))
+    for i in range(rounds):
+        prepared = engine.prepare(QUESTIONS[i % len(QUESTIONS)])
+        for name in names:
+            answer = engine.answer(prepared, name, settings)
+            if answer.stats is not None:
+                ttft[name].append(answer.stats.ttft_s or 0.0)
+                speed[name].append(answer.stats.tokens_per_s)
+    rows = []
+    for name in names:
+        rows.append(BenchRow(f"ttft_{name}_s", statistics.median(ttft[name]) if ttft[name] else None))
+        rows.append(BenchRow(f"tokens_per_s_{name}", statistics.median(speed[name]) if speed[name] else None))
+    if all(speed.get(n) for n in ("tuned", "distilled")):
+        ratio = statistics.median(speed["distilled"]) / max(statistics.median(speed["tuned"]), 1e-9)
+        rows.append(BenchRow("distilled_vs_tuned_speed", ratio, "tokens/s distilled ÷ tokens/s tuned"))
+    return rows
+
+
+def format_bench(rows: list[BenchRow]) -> str:
+    head = f"{'medida':<28} {'valor':>10}  {'objetivo':<14} nota"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        value = "—" if r.value is None else f"{r.value:.2f}"
+        lines.append(f"{r.name:<28} {value:>10}  {r.verdict():<14} {r.note}")
+    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""Question -> passages -> prompt for each variant -> streamed generation -> Answer.
+
+The one path the UI, the CLI and the evaluation share. Nothing here raises at a user for something the
+user typed or for a missing artifact: it returns a Spanish message that says what to do instead.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training.prompts import REASONING_MARK
+
+from .answer import Answer, assemble_answer, extractive_answer
+from .generation import StreamedGeneration
+from .prompting import build_prompt
+from .registry import DEFAULT_MODELS, REFERENCE, TRAIN_COMMAND, Registry, shared_registry
+from .retrieval import DEFAULT_INDEX, Passage, retrieve
+from .settings import DecodingSettings
+
+MAX_QUESTION_CHARS = 4000
+INDEX_COMMAND = "python -m index build --docs course --out {out}"
+PREFERRED = ("tuned", "distilled", "base", REFERENCE)
+EMPTY_QUESTION = "Escribe una pregunta sobre el curso, por ejemplo: «¿Qué es teacher forcing?»."
+
+_ES_WORDS = ("el la los las de del que y en un una por para con no es son se lo como más qué cuál cómo "
+          "cuándo dónde por qué al su sus este esta entre sobre sin también muy cada")
+_EN_WORDS = ("the of and to in is are what how why which when where does do a an for with on this that "
+             "be it from by as can between")
+_EN = set(_EN_WORDS.split())
+
+
+@dataclass
+class Question:
+    text: str
+    notices: list[str] = field(default_factory=list)
+    problem: str | None = None
+    """Set when there is nothing to answer (empty question): show it instead of an answer."""
+
+
+def guard_question(raw: str | None) -> Question:
+    text = (raw or "").strip()
+    if not text:
+        return Question("", problem=EMPTY_QUESTION)
+    notices = []
+    if len(text) > MAX_QUESTION_CHARS:
+        text = text[:MAX_QUESTION_CHARS]
+        notices.append(f"La pregunta era muy larga: uso solo sus primeros {MAX_QUESTION_CHARS} caracteres.")
+    if not looks_spanish(text):
+        notices.append("El curso está en español: respondo con el material en español; "
+                       "las respuestas serán mejores si preguntas en español.")
+    return Question(text, notices)
+
+
+def looks_spanish(text: str) -> bool:
+    """Stopword heuristic; short questions (a term or two) count as Spanish."""
+    words = re.findall(r"[a-záéíóúüñ]+", text.lower())
+    if len(words) < 3 or re.search(r"[ñ¿¡]", text.lower()):
+        return True
+    es = sum(_fold(w) in _ES for w in words)
+    en = sum(w in _EN for w in words)
+    return es >= en
+
+
+def _fold(word: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn")
+
+
+_ES = {_fold(w) for w in _ES_WORDS.split()}
+
+
+@dataclass
+class Prepared:
+    """What every variant gets for one question: the same text, passages and notices."""
+
+    question: Question
+    passages: list[Passage]
+    notices: list[str]
+
+
+class AnswerStream:
+    """Iterate for text pieces; `.answer` is complete afterwards. A failure ends the stream and
+    becomes `answer.error` instead of an exception, so one broken variant does not stop the others."""
+
+    def __init__(self, engine: Engine, variant: str, prepared: Prepared, settings: DecodingSettings,
+                 cot: bool) -> None:
+        self.engine, self.variant, self.prepared = engine, variant, prepared
+        self.settings, self.cot = settings, cot
+        self.answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        p = self.prepared
+        try:
+            model = self.engine.registry.get(self.variant)
+            prompt = build_prompt(model, p.question.text, p.passages, self.cot, self.settings.max_new_tokens)
+            gen = StreamedGeneration(model, prompt.input_ids, self.settings, prompt.max_new_tokens,
+                                     prompt.stop_strings)
+            yield from gen
+        except Exception as exc:  # any failure, model or torch, becomes this column's error message
+            self.answer = Answer(self.variant, "", passages=p.passages, notices=list(p.notices),
+                                 error=f"{self.variant}: la generación falló ({exc})")
+            return
+        raw = gen.result.text
+        if self.cot and model.info.prompt_style == "few-shot":
+            raw = f"{REASONING_MARK} {raw}"  # the few-shot prompt already wrote the mark
+        notices = list(p.notices) + _prompt_notices(self.variant, prompt)
+        self.answer = assemble_answer(self.variant, raw, prompt.passages, self.cot, gen.result.stats,
+                                      gen.result.steps, notices)
+
+    def run(self) -> Answer:
+        for _ in self:
+            pass
+        return self.answer
+
+
+def _prompt_notices(variant: str, prompt) -> list[str]:
+    notes = []
+    if prompt.dropped:
+        notes.append(f"{prompt.dropped} pasaje(s) no cabían en el contexto de {variant}: "
+                     f"recibió solo {len(prompt.passages)}.")
+    if prompt.truncated:
+        notes.append(f"La pregunta no cabía entera en el contexto de {variant}: se recortó su comienzo.")
+    return notes
+
+
+class Engine:
+    def __init__(self, index_dir: str | Path = DEFAULT_INDEX, models_dir: str | Path = DEFAULT_MODELS,
+                 registry: Registry | None = None, index=None, index_error: str | None = None) -> None:
+        """`index`/`index_error` let a caller that caches the index (the app) pass what it loaded."""
+        self.index_dir = Path(index_dir)
+        self.registry = registry or shared_registry(models_dir)
+        if index is not None or index_error is not None:
+            self.index, self.index_error = index, index_error
+        else:
+            self.index, self.index_error = load_index(self.index_dir)
+
+    # ------------------------------------------------------------------ what is there
+
+    @property
+    def variants(self) -> list[str]:
+        return self.registry.names
+
+    def default_variant(self) -> str | None:
+        return next((v for v in PREFERRED if v in self.variants), None)
+
+    def models_notice(self) -> str | None:
+        """Spanish note when the trained variants are missing or unreadable (None when all is well)."""
+        notes = [p.message for p in self.registry.problems]
+        if not self.registry.trained_names:
+            fallback = ("uso el modelo de referencia" if REFERENCE in self.variants
+                        else "respondo con los pasajes recuperados (respuesta extractiva)")
+            notes.insert(0, f"Todavía no hay modelos entrenados en `{self.registry.models_dir}`; {fallback}. "
+                            f"Créalos con `make run` o con `{TRAIN_COMMAND}`.")
+        return "\n\n".join(notes) or None
+
+    # ------------------------------------------------------------------ answering
+
+    def prepare(self, question: str, k: int = 5) -> Prepared:
+        q = guard_question(question)
+        notices = list(q.notices)
+        passages: list[Passage] = []
+        if q.problem is None:
+            if self.index is None:
+                notices.append(self.index_error)
+            else:
+                passages = retrieve(self.index, q.text, k=k)
+        return Prepared(q, passages, notices)
+
+    def stream(self, variant: str, prepared: Prepared, settings: DecodingSettings, cot: bool = False) -> AnswerStream:
+        return AnswerStream(self, variant, prepared, settings, cot)
+
+    def ask(self, question: str, variant: str | None = None, settings: DecodingSettings | None = None,
+            cot: bool = False, k: int = 5) -> Answer:
+        prepared = self.prepare(question, k)
+        return self.answer(prepared, variant, settings, cot)
+
+    def answer(self, prepared: Prepared, variant: str | None = None, settings: DecodingSettings | None = None,
+               cot: bool = False) -> Answer:
+        if prepared.question.problem:
+            return Answer(variant or "", prepared.question.problem, notices=prepared.notices)
+        variant = variant or self.default_variant()
+        if variant is None:
+            return extractive_answer(prepared.passages, prepared.notices + [self.models_notice()])
+        return self.stream(variant, prepared, settings or DecodingSettings(), cot).run()
+
+    def compare(self, question: str, settings: DecodingSettings | None = None, cot: bool = False, k: int = 5,
+                variants: Sequence[str] | None = None) -> dict[str, Answer]:
+        """Same passages and settings for every variant; a failing one gets `error`, the rest still run."""
+        prepared = self.prepare(question, k)
+        return {v: self.answer(prepared, v, settings, cot) for v in (variants or self.variants)}
+
+
+def load_index(index_dir: Path):
+    """(index, None) or (None, Spanish message with the command that builds it)."""
+    from index import HybridIndex, IndexNotFoundError
+
+    try:
+        return HybridIndex.load(index_dir), None
+    except IndexNotFoundError as exc:
+        return None, (f"No hay un índice utilizable en `{index_dir}` ({exc}). Créalo con `make run` o con "
+                      f"`{INDEX_COMMAND.format(out=index_dir)}`.")

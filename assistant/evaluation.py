@@ -1,0 +1,92 @@
+"""Score every variant on question/answer pairs: token F1, ROUGE-L, valid citations, speed.
+
+The retrieval runs once per question and every variant gets the same passages, as in the Compare view.
+The extractive answer (the retrieved passages themselves) is scored too: a model should beat it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from training.metrics import rouge_l, token_f1  # the same scores training.evaluate reports
+
+from .answer import Answer, extractive_answer
+from .engine import Engine
+from .settings import DecodingSettings
+
+EXTRACTIVE = "extractivo"
+
+
+@dataclass
+class VariantScore:
+    variant: str
+    n: int = 0
+    token_f1: float = 0.0
+    rouge_l: float = 0.0
+    valid_citations: float = 0.0
+    """Share of answers that cite at least one passage and none that was not given."""
+    tokens_per_s: float = 0.0
+    errors: int = 0
+    _speeds: list[float] = field(default_factory=list, repr=False)
+
+    def add(self, answer: Answer, reference: str) -> None:
+        self.n += 1
+        if answer.error:
+            self.errors += 1
+            return
+        self.token_f1 += token_f1(answer.text, reference)
+        self.rouge_l += rouge_l(answer.text, reference)
+        self.valid_citations += answer.has_valid_citation
+        if answer.stats is not None:
+            self._speeds.append(answer.stats.tokens_per_s)
+
+    def finish(self) -> VariantScore:
+        if self.n:
+            self.token_f1, self.rouge_l = self.token_f1 / self.n, self.rouge_l / self.n
+            self.valid_citations /= self.n
+        self.tokens_per_s = sum(self._speeds) / len(self._speeds) if self._speeds else 0.0
+        return self
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("_speeds")
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
+
+
+def read_qa(path: str | Path, limit: int | None = None) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if "question" not in row or "answer" not in row:
+                raise ValueError(f"{path}:{i}: each line needs \"question\" and \"answer\"")
+            rows.append(row)
+    return rows[:limit] if limit else rows
+
+
+def evaluate(engine: Engine, qa: list[dict], settings: DecodingSettings | None = None, k: int = 5,
+             progress=None) -> list[VariantScore]:
+    settings = settings or DecodingSettings()
+    scores = {v: VariantScore(v) for v in [*engine.variants, EXTRACTIVE]}
+    for i, row in enumerate(qa, 1):
+        prepared = engine.prepare(row["question"], k)
+        for name, score in scores.items():
+            answer = (extractive_answer(prepared.passages) if name == EXTRACTIVE
+                      else engine.answer(prepared, name, settings))
+            score.add(answer, row["answer"])
+        if progress:
+            progress(i, len(qa))
+    return [s.finish() for s in scores.values()]
+
+
+def format_scores(scores: list[VariantScore]) -> str:
+    head = f"{'variante':<12} {'n':>4} {'F1':>6} {'ROUGE-L':>8} {'citas ok':>9} {'tokens/s':>9} {'errores':>8}"
+    lines = [head, "-" * len(head)]
+    for s in scores:
+        lines.append(f"{s.variant:<12} {s.n:>4} {s.token_f1:>6.3f} {s.rouge_l:>8.3f} {s.valid_citations:>9.0%} "
+                     f"{s.tokens_per_s:>9.1f} {s.errors:>8}")
+    return "\n".join(lines)

@@ -1,0 +1,257 @@
+"""Streamed `generate()` with per-answer stats and the next-token distribution at every step.
+
+`model.generate()` runs in a worker thread and hands tokens to a `TextIteratorStreamer`; the caller
+iterates over text pieces as they arrive and reads `.result` at the end. The probabilities come from
+`output_scores`, i.e. the scores *after* the logits processors (repetition penalty, temperature,
+top-k, top-p), so the effect of those settings is what the next-token view shows.
+Beam search cannot stream in transformers, so its text arrives in one piece.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from transformers import TextIteratorStreamer
+
+from .registry import ModelVariant
+from .settings import DecodingSettings
+
+TOP_ALTERNATIVES = 5
+
+
+@dataclass
+class TokenStep:
+    """One generated token: its text, probability, and the most probable alternatives at that step."""
+
+    token: str
+    prob: float
+    top: list[tuple[str, float]]
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    seconds: float = 0.0
+    ttft_s: float | None = None
+    """Seconds from the call to the first generated token (whole answer for beam search)."""
+    tokens_per_s: float = 0.0
+    """Decoding speed after the first token (prefill is in ttft_s)."""
+    finish: str = ""
+    """'eos', 'stop' (few-shot stop string) or 'length'."""
+
+    def line(self) -> str:
+        ttft = f"{self.ttft_s:.2f} s" if self.ttft_s is not None else "—"
+        return (f"{self.new_tokens} tokens · {self.tokens_per_s:.1f} tokens/s · primer token {ttft} · "
+                f"total {self.seconds:.2f} s · prompt {self.prompt_tokens} tokens")
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    stats: GenerationStats
+    steps: list[TokenStep] = field(default_factory=list)
+
+
+class _TimedStreamer(TextIteratorStreamer):
+    """Also records when the first generated token arrives (the text may wait for a word boundary)."""
+
+    def __init__(self, tokenizer, **kwargs) -> None:
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True, **kwargs)
+        self.first_token_at: float | None = None
+
+    def put(self, value) -> None:
+        if not self.next_tokens_are_prompt and self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        super().put(value)
+
+
+class StopFilter:
+    """Streams text but holds back anything that may be the start of a stop string, and drops it and
+    everything after it once it appears (generate() stops *after* emitting the stop string)."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self.stops = stops
+        self.buffer = ""
+        self.emitted = 0
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        if self.stopped:
+            return ""
+        self.buffer += piece
+        cut = min((i for s in self.stops if (i := self.buffer.find(s)) >= 0), default=None)
+        if cut is not None:
+            self.stopped = True
+            return self._emit_to(cut)
+        hold = max((k for s in self.stops for k in range(1, len(s)) if self.buffer.endswith(s[:k])), default=0)
+        return self._emit_to(len(self.buffer) - hold)
+
+    def flush(self) -> str:
+        return "" if self.stopped else self._emit_to(len(self.buffer))
+
+    def final_text(self) -> str:
+        return self.buffer[: self.emitted]
+
+    def _emit_to(self, end: int) -> str:
+        out = self.buffer[self.emitted:end]
+        self.emitted = max(self.emitted, end)
+        return out
+
+
+class StreamedGeneration:
+    """Iterate for text pieces; afterwards `.result` holds the text, stats and token probabilities."""
+
+    def __init__(self, variant: ModelVariant, input_ids: list[int], settings: DecodingSettings,
+                 max_new_tokens: int | None = None, stop_strings: tuple[str, ...] = ()) -> None:
+        self.variant = variant
+        self.input_ids = input_ids
+        self.settings = settings
+        self.max_new_tokens = max_new_tokens or settings.max_new_tokens
+        self.stop_strings = stop_strings
+        self.result: GenerationResult | None = None
+        self._output = None
+        self._error: BaseException | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        tok = self.variant.tokenizer
+        beam = self.settings.strategy == "beam"
+        streamer = None if beam else _TimedStreamer(tok)
+        stop_filter = StopFilter(self.stop_strings)
+        t0 = time.perf_counter()
+        worker = threading.Thread(target=self._generate, args=(streamer,), daemon=True)
+        worker.start()
+        if streamer is not None:
+            for piece in _drain(streamer, worker):
+                if text := stop_filter.feed(piece):
+                    yield text
+        worker.join()
+        if self._error is not None:
+            raise self._error
+        t_end = time.perf_counter()
+        first = streamer.first_token_at if streamer is not None else t_end
+        if beam and (text := stop_filter.feed(tok.decode(self._new_ids(), skip_special_tokens=True))):
+            yield text
+        if tail := stop_filter.flush():
+            yield tail
+        self.result = self._finish(stop_filter, t0, first, t_end)
+
+    def run(self) -> GenerationResult:
+        """Generate without consuming the stream piece by piece."""
+        for _ in self:
+            pass
+        return self.result
+
+    # ------------------------------------------------------------------ worker
+
+    def _generate(self, streamer) -> None:
+        model, tok = self.variant.model, self.variant.tokenizer
+        ids = torch.tensor([self.input_ids], device=self.variant.device)
+        kwargs = self.settings.generate_kwargs() | {"max_new_tokens": self.max_new_tokens}
+        if self.stop_strings:
+            kwargs |= {"stop_strings": list(self.stop_strings), "tokenizer": tok}
+        try:
+            with self.variant.lock, torch.inference_mode():
+                torch.manual_seed(self.settings.seed)
+                self._output = model.generate(
+                    input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
+                    return_dict_in_generate=True, output_scores=True,
+                    eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **kwargs)
+        except BaseException as exc:  # re-raised in the caller's thread
+            self._error = exc
+            if streamer is not None:
+                streamer.end()
+
+    # ------------------------------------------------------------------ after the last token
+
+    def _new_ids(self) -> list[int]:
+        return self._output.sequences[0, len(self.input_ids):].tolist()
+
+    def _finish(self, stop_filter: StopFilter, t0: float, first: float | None, t_end: float) -> GenerationResult:
+        tok = self.variant.tokenizer
+        new_ids = self._new_ids()
+        steps = token_steps(self._output, tok, len(self.input_ids))
+        text = stop_filter.final_text().strip()
+        if stop_filter.stopped:
+            steps = _trim_steps(steps, len(stop_filter.final_text()))
+            finish = "stop"
+        elif tok.eos_token_id in new_ids:
+            finish = "eos"
+        else:
+            finish = "length"
+        n = len(steps) if stop_filter.stopped else len([i for i in new_ids if i != tok.pad_token_id])
+        stats = GenerationStats(prompt_tokens=len(self.input_ids), new_tokens=n, seconds=t_end - t0,
+                                ttft_s=(first - t0) if first is not None else None,
+                                tokens_per_s=_speed(n, t0, first, t_end), finish=finish)
+        return GenerationResult(text, stats, steps)
+
+
+def _speed(n: int, t0: float, first: float | None, t_end: float) -> float:
+    """Tokens/s after the first token; for beam search (no stream) over the whole call."""
+    if first is None or first >= t_end:
+        return n / max(t_end - t0, 1e-9)
+    return (n - 1) / (t_end - first) if n > 1 else 0.0
+
+
+def _drain(streamer: TextIteratorStreamer, worker: threading.Thread) -> Iterator[str]:
+    """The streamer's pieces, without hanging if the worker died before ending the stream."""
+    while True:
+        try:
+            piece = streamer.text_queue.get(timeout=0.1)
+        except queue.Empty:
+            if worker.is_alive():
+                continue
+            return
+        if piece is streamer.stop_signal:
+            return
+        yield piece
+
+
+def token_steps(output, tokenizer, prompt_len: int) -> list[TokenStep]:
+    """Per generated token: probability under the processed distribution and the top alternatives.
+
+    scores[i]: (batch * beams, vocab) after the logits processors. For beam search the row is the beam
+    that produced the kept token (`beam_indices`); without them there is nothing reliable to show.
+    """
+    scores = getattr(output, "scores", None)
+    if not scores:
+        return []
+    beam_indices = getattr(output, "beam_indices", None)
+    chosen = output.sequences[0, prompt_len:]
+    steps = []
+    for i, token_id in enumerate(chosen.tolist()[: len(scores)]):
+        row = 0
+        if beam_indices is not None:
+            row = int(beam_indices[0, i])
+            if row < 0:
+                break
+        elif scores[i].shape[0] != 1:
+            return []
+        logits = scores[i][row].float()
+        # Beam scores are already log-probabilities; softmax of log-probs returns the same distribution.
+        probs = torch.softmax(logits, dim=-1)
+        top_p, top_ids = probs.topk(TOP_ALTERNATIVES)
+        steps.append(TokenStep(
+            token=tokenizer.decode([token_id]),
+            prob=float(probs[token_id]),
+            top=[(tokenizer.decode([t]), float(p)) for t, p in zip(top_ids.tolist(), top_p.tolist(), strict=True)],
+        ))
+        if token_id == tokenizer.eos_token_id:
+            break
+    return steps
+
+
+def _trim_steps(steps: list[TokenStep], text_len: int) -> list[TokenStep]:
+    """Keep the steps whose text lies before the stop string."""
+    kept, length = [], 0
+    for s in steps:
+        if length >= text_len:
+            break
+        kept.append(s)
+        length += len(s.token)
+    return kept

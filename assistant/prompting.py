@@ -1,0 +1,72 @@
+"""Render the prompt a variant expects, within its context window.
+
+The format itself belongs to `training.prompts` (the models were trained on it); this module only picks
+chat template vs few-shot from the variant's `assistant.json`, and fits the prompt plus the answer into
+the context by dropping the lowest-ranked passages first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from training.prompts import FEW_SHOT_STOP, PromptPassage, chat_messages, few_shot_prompt
+
+from .registry import ModelVariant, VariantInfo
+from .retrieval import Passage
+
+MIN_PROMPT_TOKENS = 64
+
+
+@dataclass
+class RenderedPrompt:
+    input_ids: list[int]
+    text: str
+    passages: list[Passage]
+    """The passages that fit, best first; `[n]` in the answer refers to these numbers."""
+    dropped: int
+    """How many passages did not fit into the context (beyond the variant's own num_passages cap)."""
+    max_new_tokens: int
+    """The answer budget actually used (lowered when the context is short)."""
+    stop_strings: tuple[str, ...]
+    truncated: bool = False
+    """True when even without passages the question had to be cut."""
+
+
+def prompt_passages(passages: Sequence[Passage]) -> list[PromptPassage]:
+    return [PromptPassage(p.number, p.text, " › ".join(x for x in (p.source, p.heading) if x)) for p in passages]
+
+
+def render_text(info: VariantInfo, tokenizer, question: str, passages: Sequence[Passage], cot: bool) -> str:
+    shown = prompt_passages(passages)
+    if info.prompt_style == "few-shot":
+        return few_shot_prompt(question, shown, cot, info.max_passage_chars)
+    messages = chat_messages(question, shown, cot, info.max_passage_chars)
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def encode(info: VariantInfo, tokenizer, text: str) -> list[int]:
+    # A chat template already writes its special tokens; a few-shot prompt gets the tokenizer's own (BOS).
+    ids = tokenizer(text, add_special_tokens=info.prompt_style == "few-shot")["input_ids"]
+    return list(ids)
+
+
+def build_prompt(variant: ModelVariant, question: str, passages: Sequence[Passage], cot: bool,
+                 max_new_tokens: int) -> RenderedPrompt:
+    info, tok = variant.info, variant.tokenizer
+    context = variant.context_length
+    max_new = min(max_new_tokens, max(1, context - MIN_PROMPT_TOKENS))
+    budget = context - max_new
+    kept = list(passages[: info.num_passages])
+    while True:
+        text = render_text(info, tok, question, kept, cot)
+        ids = encode(info, tok, text)
+        if len(ids) <= budget or not kept:
+            break
+        kept.pop()  # lowest-ranked passage goes first
+    truncated = len(ids) > budget
+    if truncated:
+        ids = ids[-budget:]  # keep the end: the question and the start of the answer
+    stops = (FEW_SHOT_STOP,) if info.prompt_style == "few-shot" else ()
+    dropped = min(len(passages), info.num_passages) - len(kept)
+    return RenderedPrompt(ids, text, kept, dropped, max_new, stops, truncated)

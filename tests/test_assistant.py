@@ -1,0 +1,166 @@
+"""Runtime pieces without a model: decoding settings, prompts, citations, question guards."""
+
+import pytest
+
+from assistant.answer import assemble_answer, extractive_answer, highlight, resolve_citations
+from assistant.engine import MAX_QUESTION_CHARS, guard_question, looks_spanish
+from assistant.generation import StopFilter
+from assistant.registry import FORMAT, ModelLoadError, read_variant_info
+from assistant.retrieval import Passage
+from assistant.settings import DecodingSettings, SettingsError
+from training.prompts import FEW_SHOT_STOP, PromptPassage, few_shot_prompt
+
+
+def passage(n: int, text: str = "La búsqueda en haz conserva las k hipótesis más probables.") -> Passage:
+    return Passage(n, text, f"notas/tema{n}.md", "Decodificación", "p. 3" if n == 2 else "", 1.0 / n)
+
+
+# ---------------------------------------------------------------------------- decoding settings
+
+def test_default_settings_are_greedy():
+    kw = DecodingSettings().generate_kwargs()
+    assert kw["do_sample"] is False and kw["num_beams"] == 1
+    assert "temperature" not in kw
+
+
+def test_sampling_settings_map_onto_generate():
+    kw = DecodingSettings(strategy="sampling", temperature=0.3, top_k=20, top_p=0.8, seed=7).generate_kwargs()
+    assert kw | {"do_sample": True, "temperature": 0.3, "top_k": 20, "top_p": 0.8} == kw
+
+
+def test_beam_settings_map_onto_generate():
+    kw = DecodingSettings(strategy="beam", num_beams=4, length_penalty=0.5).generate_kwargs()
+    assert (kw["num_beams"], kw["length_penalty"], kw["do_sample"]) == (4, 0.5, False)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("strategy", "nucleus"), ("temperature", 0.0), ("temperature", float("nan")), ("top_p", 1.5),
+    ("top_k", -1), ("max_new_tokens", 0), ("repetition_penalty", 0.5), ("num_beams", 1.5), ("seed", -3),
+])
+def test_impossible_settings_are_refused_naming_the_value(field, value):
+    kwargs = {"strategy": "beam"} if field == "num_beams" else {}
+    with pytest.raises(SettingsError, match=field):
+        DecodingSettings(**kwargs, **{field: value})
+
+
+def test_beam_needs_two_beams():
+    with pytest.raises(SettingsError, match="num_beams=1"):
+        DecodingSettings(strategy="beam", num_beams=1)
+
+
+def test_active_fields_follow_the_strategy():
+    assert "temperature" in DecodingSettings(strategy="sampling").active_fields()
+    assert "temperature" not in DecodingSettings(strategy="beam").active_fields()
+    assert "num_beams" not in DecodingSettings().active_fields()
+
+
+def test_overrides_ignore_unset_flags():
+    s = DecodingSettings().with_overrides(temperature=None, max_new_tokens=12)
+    assert s.max_new_tokens == 12 and s.temperature == DecodingSettings().temperature
+
+
+# ---------------------------------------------------------------------------- prompts (owned by training.prompts)
+
+def test_few_shot_prompt_with_cot_ends_in_reasoning_mark():
+    text = few_shot_prompt("¿Qué es la perplejidad?", [PromptPassage(1, "texto", "a.md")], cot=True)
+    assert text.rstrip().endswith("Razonamiento:")
+    assert text.count("Pregunta:") == 3  # two worked examples + the question
+
+
+def test_stop_filter_hides_the_next_example():
+    f = StopFilter((FEW_SHOT_STOP,))
+    pieces = [f.feed(p) for p in ["Es la exponencial [1].", "\nPre", "gunta: otra"]]
+    assert "".join(pieces) + f.flush() == "Es la exponencial [1]."
+    assert pieces[1] == ""  # held back while it could still be the stop string
+
+
+def test_stop_filter_releases_text_that_was_not_a_stop():
+    f = StopFilter((FEW_SHOT_STOP,))
+    out = f.feed("uno\nPre") + f.feed("cisamente dos") + f.flush()
+    assert out == "uno\nPrecisamente dos"
+
+
+# ---------------------------------------------------------------------------- citations and answers
+
+def test_citations_resolve_to_file_heading_and_page():
+    cites = resolve_citations("Conserva k hipótesis [2] y [1], otra vez [2].", [passage(1), passage(2)])
+    assert [c.number for c in cites] == [2, 1]
+    assert cites[0].where() == "[2] notas/tema2.md · Decodificación · p. 3"
+
+
+def test_citation_to_a_passage_not_given_is_flagged():
+    answer = assemble_answer("tuned", "Eso dice [1] y [7].", [passage(1)], cot=False)
+    assert answer.invalid_citations == [7]
+    assert not answer.has_valid_citation
+    assert "no corresponde" in answer.citations[1].where()
+
+
+def test_cot_answer_keeps_reasoning_apart():
+    raw = "Razonamiento:\n1. El pasaje [1] lo define.\nRespuesta final: Conserva k hipótesis [1]."
+    answer = assemble_answer("tuned", raw, [passage(1)], cot=True)
+    assert answer.text == "Conserva k hipótesis [1]."
+    assert "lo define" in answer.reasoning
+    assert answer.has_valid_citation
+
+
+def test_cot_answer_without_final_mark_still_shows_text():
+    answer = assemble_answer("tuned", "Razonamiento: pasos sin conclusión", [], cot=True)
+    assert answer.text == "pasos sin conclusión" and answer.reasoning == ""
+
+
+def test_extractive_answer_cites_every_passage_it_uses():
+    answer = extractive_answer([passage(1), passage(2)], notices=["sin modelos"])
+    assert answer.extractive and [c.number for c in answer.citations] == [1, 2]
+    assert answer.notices == ["sin modelos"]
+
+
+def test_highlight_marks_the_stretch_the_answer_repeats():
+    marked = highlight("Intro. La búsqueda en haz conserva las k hipótesis más probables.\nOtra línea.",
+                       "Dice que la búsqueda en haz conserva las k hipótesis [1].")
+    assert "**La búsqueda en haz conserva las k hipótesis**" in marked
+    assert marked.endswith("\nOtra línea.")
+
+
+# ---------------------------------------------------------------------------- question guards
+
+def test_empty_question_gets_a_spanish_message():
+    assert "Escribe una pregunta" in guard_question("   ").problem
+
+
+def test_huge_question_is_truncated_with_a_notice():
+    q = guard_question("¿qué es " + "muy " * 3000 + "largo?")
+    assert len(q.text) == MAX_QUESTION_CHARS and "muy larga" in q.notices[0]
+
+
+@pytest.mark.parametrize("text, spanish", [
+    ("¿Qué es teacher forcing?", True), ("teacher forcing", True),
+    ("What is the difference between greedy and beam search?", False),
+    ("Explica la diferencia entre la búsqueda voraz y la búsqueda en haz", True),
+])
+def test_language_heuristic(text, spanish):
+    assert looks_spanish(text) is spanish
+
+
+def test_non_spanish_question_is_answered_with_a_notice():
+    q = guard_question("What does the attention mechanism compute in a transformer?")
+    assert q.problem is None and "español" in q.notices[0]
+
+
+# ---------------------------------------------------------------------------- model directories
+
+def test_directory_without_config_is_an_older_format(tmp_path):
+    with pytest.raises(ModelLoadError, match="python -m training.pipeline --profile cpu-demo"):
+        read_variant_info("tuned", tmp_path)
+
+
+def test_newer_assistant_json_format_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "assistant.json").write_text(f'{{"format": {FORMAT + 1}}}')
+    with pytest.raises(ModelLoadError, match="formato"):
+        read_variant_info("tuned", tmp_path)
+
+
+def test_missing_assistant_json_means_chat_defaults(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    info = read_variant_info("tuned", tmp_path)
+    assert (info.prompt_style, info.max_passage_chars, info.num_passages, info.context_length) == ("chat", 600, 5, None)

@@ -1,0 +1,155 @@
+"""The runtime end to end on tiny random checkpoints: registry, streaming, stats, probabilities, engine."""
+
+import shutil
+import threading
+
+import pytest
+
+from assistant.engine import Engine
+from assistant.generation import TOP_ALTERNATIVES, StreamedGeneration
+from assistant.prompting import build_prompt
+from assistant.registry import Registry, shared_registry
+from assistant.retrieval import Passage
+from assistant.settings import DecodingSettings
+
+QUESTION = "¿Qué es teacher forcing?"
+SHORT = DecodingSettings(max_new_tokens=12)
+pytestmark = pytest.mark.slow  # builds the course index (~15 s, once per session)
+
+
+@pytest.fixture(scope="module")
+def registry(tiny_models):
+    return Registry(tiny_models, include_reference=False)
+
+
+@pytest.fixture(scope="module")
+def engine(course_index, registry):
+    return Engine("unused", registry=registry, index=course_index)
+
+
+def generate(registry, name, settings, passages=()):
+    variant = registry.get(name)
+    prompt = build_prompt(variant, QUESTION, list(passages), False, settings.max_new_tokens)
+    gen = StreamedGeneration(variant, prompt.input_ids, settings, prompt.max_new_tokens, prompt.stop_strings)
+    pieces = list(gen)
+    return pieces, gen.result
+
+
+def test_registry_finds_the_three_variants_and_loads_each_once(registry):
+    assert registry.names == ["base", "tuned", "distilled"]
+    loaded = []
+    threads = [threading.Thread(target=lambda: loaded.append(registry.get("distilled"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(m is loaded[0] for m in loaded)
+    assert not loaded[0].model.training
+
+
+def test_shared_registry_is_one_per_directory(tiny_models):
+    assert shared_registry(tiny_models, False) is shared_registry(str(tiny_models), False)
+
+
+def test_streamed_answer_reports_tokens_speed_and_first_token_time(registry):
+    pieces, result = generate(registry, "tuned", SHORT)
+    assert "".join(pieces).strip() == result.text
+    s = result.stats
+    assert 0 < s.new_tokens <= 12 and s.tokens_per_s > 0 and 0 < s.ttft_s <= s.seconds
+    assert "tokens/s" in s.line()
+
+
+def test_every_step_has_probability_and_top_alternatives(registry):
+    _, result = generate(registry, "distilled", SHORT)
+    assert len(result.steps) == result.stats.new_tokens
+    for step in result.steps:
+        probs = [p for _, p in step.top]
+        assert len(step.top) == TOP_ALTERNATIVES and probs == sorted(probs, reverse=True)
+        assert 0 <= step.prob <= probs[0] + 1e-6
+
+
+def test_top_k_and_temperature_show_in_the_probabilities(registry):
+    sampling = DecodingSettings(strategy="sampling", top_k=2, top_p=1.0, temperature=1.0, max_new_tokens=8)
+    _, result = generate(registry, "tuned", sampling)
+    assert all(step.top[2][1] == 0.0 for step in result.steps)  # only 2 tokens survive top-k
+    assert all(abs(step.top[0][1] + step.top[1][1] - 1) < 1e-4 for step in result.steps)
+    cold = DecodingSettings(strategy="sampling", top_k=0, temperature=0.05, max_new_tokens=4)
+    _, cold_result = generate(registry, "tuned", cold)
+    assert cold_result.steps[0].top[0][1] > result.steps[0].top[0][1]
+
+
+def test_same_seed_same_sample(registry):
+    s = DecodingSettings(strategy="sampling", seed=3, max_new_tokens=10)
+    assert generate(registry, "tuned", s)[1].text == generate(registry, "tuned", s)[1].text
+
+
+def test_beam_search_answers_in_one_piece(registry):
+    pieces, result = generate(registry, "tuned", DecodingSettings(strategy="beam", num_beams=2, max_new_tokens=6))
+    assert len(pieces) <= 1 and result.stats.new_tokens > 0
+    assert all(len(s.top) == TOP_ALTERNATIVES for s in result.steps)
+
+
+def test_prompt_drops_lowest_ranked_passages_to_fit_the_context(registry):
+    variant = registry.get("tuned")
+    long = [Passage(i, "xyz qwv ñandú " * 60, f"f{i}.md", "", "", 1.0) for i in range(1, 4)]
+    prompt = build_prompt(variant, QUESTION, long, cot=True, max_new_tokens=400)
+    assert len(prompt.input_ids) <= variant.context_length - 400
+    assert prompt.dropped >= 1 and [p.number for p in prompt.passages] == list(range(1, len(prompt.passages) + 1))
+
+
+def test_base_model_gets_the_few_shot_prompt(registry):
+    prompt = build_prompt(registry.get("base"), QUESTION, [], cot=False, max_new_tokens=10)
+    assert prompt.text.rstrip().endswith("Respuesta:") and prompt.stop_strings == ("\nPregunta:",)
+
+
+def test_engine_answers_with_passages_and_stats(engine):
+    answer = engine.ask(QUESTION, settings=SHORT, cot=True)
+    assert answer.variant == "tuned" and answer.error is None
+    assert answer.passages and answer.stats.new_tokens > 0
+    assert any("teacher" in p.text.lower() for p in answer.passages)
+
+
+def test_compare_keeps_going_when_one_variant_fails(engine, monkeypatch):
+    real_get = engine.registry.get
+
+    def broken(name):
+        if name == "base":
+            raise RuntimeError("memoria agotada")
+        return real_get(name)
+
+    monkeypatch.setattr(engine.registry, "get", broken)
+    answers = engine.compare(QUESTION, SHORT)
+    assert list(answers) == ["base", "tuned", "distilled"]
+    assert "memoria agotada" in answers["base"].error
+    assert answers["tuned"].error is None and answers["distilled"].stats.new_tokens > 0
+    # the same passages went to every variant that was given all of them
+    assert [p.text for p in answers["tuned"].passages] == [p.text for p in answers["distilled"].passages]
+
+
+def test_no_models_gives_an_extractive_answer_and_the_command(course_index, tmp_path):
+    engine = Engine("unused", registry=Registry(tmp_path / "none", include_reference=False), index=course_index)
+    answer = engine.ask(QUESTION)
+    assert answer.extractive and answer.has_valid_citation
+    assert any("python -m training.pipeline --profile cpu-demo" in n for n in answer.notices)
+
+
+def test_missing_index_still_answers_and_says_how_to_build_it(registry, tmp_path):
+    engine = Engine(tmp_path / "no-index", registry=registry)
+    answer = engine.ask(QUESTION, settings=SHORT)
+    assert answer.error is None and not answer.passages
+    assert any("python -m index build --docs course --out" in n for n in answer.notices)
+
+
+def test_older_format_model_dir_is_reported_not_loaded(tiny_models, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models / "tuned", models / "tuned")
+    (models / "base").mkdir(parents=True)  # no config.json: an older or broken export
+    reg = Registry(models, include_reference=False)
+    assert reg.names == ["tuned"]
+    assert "python -m training.pipeline --profile cpu-demo" in reg.problems[0].message
+    assert "base" in Engine("unused", registry=reg, index=object()).models_notice()
+
+
+def test_empty_question_is_not_sent_to_a_model(engine):
+    answer = engine.ask("  ")
+    assert "Escribe una pregunta" in answer.text and answer.stats is None

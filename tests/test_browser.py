@@ -1,0 +1,97 @@
+"""One real-browser run: `streamlit run` on 127.0.0.1, Chromium driven by Playwright, the Compare view.
+
+Skipped only when Debian's chromium or the playwright package is missing. The screenshot it leaves in
+artifacts/screenshots/compare.png is what a student would see.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = ROOT / "artifacts" / "screenshots" / "compare.png"
+VARIANT_LABELS = ["base (preentrenado)", "tuned (LoRA)", "distilled (destilado)"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture
+def server(tiny_models, course_index_dir, tmp_path):
+    port = free_port()
+    env = os.environ | {"COURSE_INDEX": str(course_index_dir), "COURSE_MODELS": str(tiny_models),
+                        "COURSE_DOCS": str(tmp_path / "docs"), "COURSE_REFERENCE": "0", "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_compare_in_a_real_browser(server):
+    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(server, timeout=60_000)
+            expect = sync_api.expect
+            # sampling gives the random test models visible text to show
+            page.get_by_text("muestreo", exact=True).click()
+            page.get_by_role("tab", name="Comparar").click()
+            question = page.get_by_label("Pregunta")
+            expect(question).to_be_visible(timeout=60_000)
+            question.fill("¿Qué es teacher forcing?")
+            page.get_by_role("button", name="Comparar").click()
+
+            view = page.get_by_test_id("stTabs")
+            done = view.get_by_text("tokens/s")  # one stats line per column, written when it finishes
+            expect(done).to_have_count(len(VARIANT_LABELS), timeout=120_000)
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            for label in VARIANT_LABELS:
+                expect(view.get_by_role("heading", name=label)).to_be_visible()
+            expect(view.get_by_text("Fuentes: [1]").first).to_be_visible()
+            expect(view.get_by_text("Pasajes recuperados")).to_be_visible()
+            expect(view.get_by_text("teacher forcing").first).to_be_visible()
+            assert view.get_by_text("respuesta vacía").count() == 0
+            assert page.get_by_test_id("stException").count() == 0
+        finally:
+            browser.close()

@@ -1,0 +1,124 @@
+"""Training as a user runs it: real processes, SIGKILL and --resume, torchrun DDP, the whole pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+
+
+def run_module(module: str, *args: str, check: bool = True, **popen) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                          check=check, timeout=600, **popen)
+
+
+def losses(path) -> list[float]:
+    return [json.loads(x)["loss"] for x in path.read_text().splitlines()]
+
+
+def weights(path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(path / "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tok")
+    run_module("training.tokenizer", "--profile", "tiny", "--out", str(out))
+    return out
+
+
+def _copy_tokenizer(src, dst):
+    import shutil
+
+    shutil.copytree(src / "tokenizer", dst / "tokenizer")
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tokenizer_dir, tmp_path):
+    steps = ["pretrain.optim.steps=24", "pretrain.optim.save_every=4", "pretrain.optim.eval_every=100"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    for d in (straight, killed):
+        _copy_tokenizer(tokenizer_dir, d)
+    run_module("training.pretrain", "--profile", "tiny", "--out", str(straight), *steps)
+
+    proc = subprocess.Popen([sys.executable, "-m", "training.pretrain", "--profile", "tiny", "--out", str(killed),
+                             *steps, "pretrain.optim.log_every=1"], cwd=ROOT, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = killed / ".work" / "pretrain" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists() and torch.load(ckpt, weights_only=False)["step"] >= 8:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step = torch.load(ckpt, weights_only=False)["step"]
+    assert 8 <= step < 24, "the run should have been killed mid-way"
+    assert not (killed / "base").exists()
+
+    run_module("training.pretrain", "--profile", "tiny", "--out", str(killed), "--resume", *steps)
+    a, b = weights(straight / "base"), weights(killed / "base")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    assert len(losses(killed / "base" / "metrics.jsonl")) == 24
+
+
+def test_ddp_two_processes_match_one_process_on_the_same_global_batch(tokenizer_dir, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for d in (one, two):
+        _copy_tokenizer(tokenizer_dir, d)
+    common = ["pretrain.optim.steps=4", "pretrain.optim.log_every=1"]
+    run_module("training.pretrain", "--profile", "tiny", "--out", str(one), "pretrain.optim.batch_size=4", *common)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+                "-m", "training.pretrain", "--profile", "tiny", "--out", str(two), "pretrain.optim.batch_size=2",
+                *common]
+    result = subprocess.run(torchrun, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    l1, l2 = losses(one / "base" / "metrics.jsonl"), losses(two / "base" / "metrics.jsonl")
+    assert len(l1) == len(l2) == 4
+    assert l1 == pytest.approx(l2, rel=1e-4)
+    a, b = weights(one / "base"), weights(two / "base")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-5)
+
+
+def test_pipeline_end_to_end_on_the_tiny_profile(tmp_path):
+    out = tmp_path / "models"
+    result = run_module("training.pipeline", "--profile", "tiny", "--out", str(out),
+                        f"evaluate.index={tmp_path / 'index'}", check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for variant in ("base", "tuned", "distilled"):
+        assert (out / variant / "config.json").exists() and (out / variant / "README.md").exists()
+        assert json.loads((out / variant / "assistant.json").read_text())["variant"] == variant
+    assert (out / "tuned" / "adapter" / "adapter_config.json").exists()
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["variants"]) == {"untrained", "base", "tuned", "distilled"}
+    for name in ("base", "tuned", "distilled"):
+        row = report["variants"][name]
+        assert 0 <= row["answer_f1"] <= 1 and row["tokens_per_s"] > 0 and row["parameters"] > 0
+    assert report["variants"]["distilled"]["parameters"] < report["variants"]["tuned"]["parameters"]
+    assert "Evaluation" in (out / "tuned" / "README.md").read_text()
+    assert "distilled_speedup" in report["bars"]
+    # --resume skips what is done
+    again = run_module("training.pipeline", "--profile", "tiny", "--out", str(out), "--resume",
+                       f"evaluate.index={tmp_path / 'index'}")
+    assert "already done" in again.stderr
+
+
+def test_cli_rejects_a_bad_config_before_any_work(tmp_path):
+    result = run_module("training.pretrain", "--profile", "tiny", "--out", str(tmp_path),
+                        "pretrain.model.num_heads=3", check=False)
+    assert result.returncode != 0
+    assert "num_heads=3 does not divide" in result.stderr
+    assert not (tmp_path / ".work").exists()

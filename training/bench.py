@@ -1,0 +1,116 @@
+"""Benchmark: this project's pretraining loop vs a plain `transformers.Trainer`, same model, same data,
+same batch size, same optimizer settings, measured one after the other in one run.
+
+    python -m training.bench [--profile cpu-demo] [--steps 30] [--out artifacts/reports]
+
+Prints tokens/s of both and their ratio (ours / Trainer), and the pipeline wall time of the profile when
+`<models>/pipeline.json` exists. Writes `<out>/training-bench.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, Trainer, TrainingArguments
+
+from . import loop
+from .config import DEFAULT_OUT, load_config
+from .pretrain import build_data, lm_loss, new_model
+from .tokenizer import run as train_tokenizer_stage
+
+
+class _Blocks(torch.utils.data.Dataset):
+    def __init__(self, blocks: torch.Tensor):
+        self.blocks = blocks
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"input_ids": self.blocks[i], "labels": self.blocks[i]}
+
+
+def ours(cfg, data, tokenizer, steps: int, work: Path) -> float:
+    model = new_model(cfg, tokenizer)
+    optim = cfg.pretrain.optim.__class__(**{**cfg.pretrain.optim.__dict__, "steps": steps, "eval_every": steps * 10,
+                                            "save_every": steps * 10, "log_every": steps * 10,
+                                            "warmup_steps": min(cfg.pretrain.optim.warmup_steps, steps - 1)})
+    rt = loop.setup_runtime(cfg.runtime)
+    t0 = time.perf_counter()
+    loop.train(model, data.train, lambda rows: {"input_ids": torch.stack(rows)}, lm_loss, optim, rt, work,
+               desc="ours")
+    return time.perf_counter() - t0
+
+
+def trainer(cfg, data, tokenizer, steps: int, work: Path) -> float:
+    model = new_model(cfg, tokenizer)
+    o = cfg.pretrain.optim
+    cuda = torch.cuda.is_available() and cfg.runtime.device != "cpu"
+    args = TrainingArguments(
+        output_dir=str(work), per_device_train_batch_size=o.batch_size, gradient_accumulation_steps=o.grad_accum,
+        max_steps=steps, learning_rate=o.lr, lr_scheduler_type="cosine", warmup_steps=min(o.warmup_steps, steps - 1),
+        weight_decay=o.weight_decay, adam_beta2=o.beta2, max_grad_norm=o.grad_clip, logging_steps=steps * 10,
+        save_strategy="no", report_to=[], dataloader_num_workers=0, use_cpu=not cuda,
+        bf16=cuda and cfg.runtime.dtype != "float32", disable_tqdm=False, seed=o.seed,
+    )
+    t = Trainer(model=model, args=args, train_dataset=_Blocks(data.train))
+    t0 = time.perf_counter()
+    t.train()
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="cpu-demo")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--models", default=str(DEFAULT_OUT), help="where pipeline.json is read from")
+    parser.add_argument("--out", default="artifacts/reports")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    cfg = load_config(profile=args.profile, overrides=args.overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        tokenizer = AutoTokenizer.from_pretrained(train_tokenizer_stage(cfg, tmp))
+        data = build_data(cfg, tokenizer)
+        tokens = args.steps * cfg.pretrain.optim.batch_size * cfg.pretrain.optim.grad_accum * cfg.pretrain.block_size
+        ours(cfg, data, tokenizer, 3, tmp / "warm")  # warm-up: allocator, kernels, threads
+        t_ours = ours(cfg, data, tokenizer, args.steps, tmp / "ours")
+        t_hf = trainer(cfg, data, tokenizer, args.steps, tmp / "trainer")
+        t_ours2 = ours(cfg, data, tokenizer, args.steps, tmp / "ours2")  # again, so order effects show
+    best_ours = min(t_ours, t_ours2)
+    result = {
+        "profile": cfg.profile, "steps": args.steps, "tokens": tokens,
+        "ours_tokens_per_s": round(tokens / best_ours, 1), "trainer_tokens_per_s": round(tokens / t_hf, 1),
+        "ratio_ours_over_trainer": round(t_hf / best_ours, 3),
+        "ours_runs_s": [round(t_ours, 2), round(t_ours2, 2)], "trainer_s": round(t_hf, 2),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() and cfg.runtime.device != "cpu"
+        else f"CPU, {torch.get_num_threads()} threads",
+    }
+    pipeline = Path(args.models) / "pipeline.json"
+    if pipeline.exists():
+        result["pipeline"] = json.loads(pipeline.read_text())
+    print(f"pretraining loop, profile {cfg.profile}, {args.steps} steps x "
+          f"{cfg.pretrain.optim.batch_size * cfg.pretrain.optim.grad_accum} x {cfg.pretrain.block_size} tokens, "
+          f"{result['device']}")
+    print(f"  ours              {result['ours_tokens_per_s']:>10.1f} tokens/s   ({t_ours:.2f} s, {t_ours2:.2f} s)")
+    print(f"  transformers      {result['trainer_tokens_per_s']:>10.1f} tokens/s   ({t_hf:.2f} s)")
+    print(f"  ratio ours/Trainer {result['ratio_ours_over_trainer']:>9.3f}")
+    if "pipeline" in result:
+        p = result["pipeline"]
+        print(f"  last pipeline run ({p['profile']}): " + ", ".join(f"{k} {v} s" for k, v in p["seconds"].items()))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "training-bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
