@@ -163,6 +163,8 @@ class InstructConfig:
     num_passages: int = 3
     max_passage_chars: int = 300
     held_out: float = 0.15
+    answer_chars: int = 260
+    """Length of the reference answers (a passage's opening sentences, cut at a sentence end)."""
     variants: int = 3
     """RAG examples made from each training question (other distractors, other answer position)."""
     cot_share: float = 0.5
@@ -170,6 +172,7 @@ class InstructConfig:
     seed: int = 0
 
     def validate(self, prefix: str) -> None:
+        _check(self.answer_chars >= 40, f"{prefix}answer_chars={self.answer_chars}: must be >= 40")
         _check(self.variants >= 1, f"{prefix}variants={self.variants}: must be >= 1")
         _check(0 <= self.cot_share <= 1, f"{prefix}cot_share={self.cot_share}: must be in [0, 1]")
         _check(self.lora_r >= 1, f"{prefix}lora_r={self.lora_r}: must be >= 1")

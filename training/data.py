@@ -107,7 +107,7 @@ def _body_after_question(text: str) -> str:
     return text
 
 
-def extract_pairs(chunks: list[Chunk], seed: int = 0) -> list[QAPair]:
+def extract_pairs(chunks: list[Chunk], seed: int = 0, answer_chars: int = 260) -> list[QAPair]:
     rng = random.Random(seed)
     pairs: list[QAPair] = []
     seen_questions: set[str] = set()
@@ -124,17 +124,17 @@ def extract_pairs(chunks: list[Chunk], seed: int = 0) -> list[QAPair]:
         if m:
             body = _body_after_question(c.text)
             if body.strip():  # continuation chunks of a long answer repeat the question; keep the first
-                add(m.group("q"), lead(body, 300), cid, "review")
+                add(m.group("q"), lead(body, answer_chars), cid, "review")
             continue
         lines = c.text.strip().splitlines() or [""]
         heading, body = (last, c.text) if last else (lines[0], "\n".join(lines[1:]))  # slides: title line
         heading = _clean_heading(heading)
         if heading and heading.lower() not in SKIP_HEADINGS and len(heading) < 80 and c.start == _first_start(
                 chunks, c):
-            add(_fill(rng.choice(HEADING_TEMPLATES), heading), lead(body), cid, "heading")
+            add(_fill(rng.choice(HEADING_TEMPLATES), heading), lead(body, answer_chars), cid, "heading")
         for s in _sentences(c.text):
             d = DEFINITION.match(s)
-            if d and len(s) < 320:
+            if d and len(s) < answer_chars + 60:
                 term = d.group("term")
                 add(f"¿Qué {d.group('verb')} {_lower_first(term)}?", s, cid, "definition")
     return pairs

@@ -76,7 +76,7 @@ def build_dataset(cfg: PipelineConfig, out: Path) -> tuple[list[Example], list[E
     """Instruction examples (train, held-out), also written as JSON lines under `<out>/data/`."""
     ic = cfg.instruct
     chunks = corpus_chunks(load_corpus(cfg.corpus.docs))
-    pairs = extract_pairs(chunks, seed=ic.seed)
+    pairs = extract_pairs(chunks, seed=ic.seed, answer_chars=ic.answer_chars)
     train_pairs, held_pairs = split_pairs(pairs, ic.held_out, ic.seed)
     train = make_examples(train_pairs, chunks, ic.num_passages, ic.max_passage_chars, seed=ic.seed,
                           cot_share=ic.cot_share, variants=ic.variants)

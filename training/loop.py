@@ -231,7 +231,7 @@ def train(
         if rt.is_main:
             log.info("%s: resumed from %s at step %d", desc, ckpt_path, state.step)
     elif resume and rt.is_main:
-        log.warning("%s: --resume given but %s does not exist; starting from step 0", desc, ckpt_path)
+        log.info("%s: no checkpoint in %s yet; starting from step 0", desc, ckpt_path)
     metrics = MetricsLog(work_dir / "metrics.jsonl", state.step if resume else None, rt.is_main)
 
     run_model = model
