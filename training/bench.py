@@ -44,7 +44,7 @@ def ours(cfg, data, tokenizer, steps: int, work: Path) -> float:
     rt = loop.setup_runtime(cfg.runtime)
     t0 = time.perf_counter()
     loop.train(model, data.train, lambda rows: {"input_ids": torch.stack(rows)}, lm_loss, optim, rt, work,
-               desc="ours")
+               desc="ours", checkpoints=False)
     return time.perf_counter() - t0
 
 

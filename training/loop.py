@@ -6,7 +6,7 @@ What it does, in the order a reader meets it:
   (NCCL on GPUs, gloo on CPU);
 - data order: batch `i` of step `s` is a pure function of (seed, s, i), so a resumed run sees exactly the
   batches the killed one would have; under DDP every rank takes its slice of the same global batch;
-- AdamW (fused on CUDA; no weight decay on norms/biases), linear warm-up then cosine decay, gradient
+- AdamW (fused kernel on CPU and CUDA; no weight decay on norms/biases), linear warm-up then cosine decay, gradient
   accumulation (`no_sync` on the inner micro-steps), gradient clipping;
 - a NaN/inf loss stops the run before the optimizer step, keeping the last good checkpoint;
 - metrics as JSON lines (loss, lr, tokens/s, MFU on a GPU) and a checkpoint every `save_every` steps, written
@@ -144,7 +144,8 @@ def make_optimizer(model: torch.nn.Module, cfg: OptimConfig, device: torch.devic
         if p.requires_grad:
             (decay if p.dim() >= 2 else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=device.type == "cuda")
+    # Fused kernels exist for CPU and CUDA tensors (one kernel per step instead of one per parameter).
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=device.type in ("cpu", "cuda"))
 
 
 @dataclass
@@ -209,10 +210,12 @@ def train(
     flops_per_token: float | None = None,
     desc: str = "train",
     compile_model: bool = False,
+    checkpoints: bool = True,
 ) -> LoopState:
     """Run `cfg.steps` optimizer steps over `items` and return the final state.
 
-    The caller saves the final model; this function owns the resumable checkpoint in `work_dir`.
+    The caller saves the final model; this function owns the resumable checkpoint in `work_dir`
+    (`checkpoints=False` skips it: the benchmark compares with a Trainer that saves nothing).
     """
     if len(items) == 0:
         raise ValueError(f"{desc}: no training examples")
@@ -297,7 +300,7 @@ def train(
             metrics.write(record)
         bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
         bar.update(1)
-        if rt.is_main and (state.step % cfg.save_every == 0 or state.step == cfg.steps):
+        if checkpoints and rt.is_main and (state.step % cfg.save_every == 0 or state.step == cfg.steps):
             _atomic_torch_save({"model": _trainable_state(model), "optimizer": optimizer.state_dict(),
                                 "scheduler": scheduler.state_dict(), "step": state.step,
                                 "best_eval": state.best_eval}, ckpt_path)
