@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from assistant.answer import Answer, highlight
 from assistant.engine import AnswerStream
 
 CURSOR = "▌"
+_BLOCK_MARKUP = re.compile(r"^(\s{0,3})(#{1,6}|={3,}|-{3,}|>)", re.MULTILINE)
+
+
+def model_text(text: str) -> str:
+    """A model's words shown as written: Markdown headings, rules and quotes a small model emits by
+    imitation are escaped, so they cannot take over the page. Inline emphasis and math stay."""
+    return _BLOCK_MARKUP.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
 
 
 def stream_into(placeholder, stream: AnswerStream) -> Answer:
@@ -15,7 +24,7 @@ def stream_into(placeholder, stream: AnswerStream) -> Answer:
     text = ""
     for piece in stream:
         text += piece
-        placeholder.markdown(text + CURSOR)
+        placeholder.markdown(model_text(text) + CURSOR)
     placeholder.empty()
     return stream.answer
 
@@ -29,8 +38,8 @@ def answer(a: Answer, compact: bool = False) -> None:
         return
     if a.reasoning:
         with st.expander("Razonamiento (cadena de pensamiento)"):
-            st.markdown(a.reasoning)
-    st.markdown(a.text or "_(respuesta vacía)_")
+            st.markdown(model_text(a.reasoning))
+    st.markdown(model_text(a.text) if a.text else "_(respuesta vacía)_")
     if a.invalid_citations:
         st.warning("Cita pasajes que no recibió: " + ", ".join(f"[{n}]" for n in a.invalid_citations))
     if a.stats is not None:

@@ -151,3 +151,10 @@ def test_models_view_shows_curves_report_and_cards(app):
     assert not at.exception
     assert len(at.get("vega_lite_chart")) >= 3 and at.dataframe
     assert any(e.label.startswith("Ficha del modelo") for e in at.expander)
+
+
+def test_model_markdown_headings_cannot_take_over_the_page():
+    from app.render import model_text
+
+    shown = model_text("Según [1]: bien.\n## Título inventado\n---\n> cita\nun # en medio")
+    assert "\n\\## Título inventado\n\\---\n\\> cita\nun # en medio" in shown
