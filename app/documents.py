@@ -57,9 +57,12 @@ def reindex(eng: Engine, docs_dir: Path) -> None:
     from index import build_index
 
     bar = st.progress(0.0, text="Leyendo la carpeta…")
+
+    def on_file(done: int, total: int, source: str) -> None:
+        bar.progress(0.9 * done / max(1, total), text=f"Archivo {done + 1} de {total}: {source}")
+
     try:
-        bar.progress(0.2, text="Fragmentando y calculando embeddings de los archivos nuevos o cambiados…")
-        report = build_index(docs_dir, eng.index_dir, progress=False)
+        report = build_index(docs_dir, eng.index_dir, progress=False, on_file=on_file)
     except (OSError, RuntimeError, ValueError) as exc:
         bar.empty()
         st.error(f"No se pudo re-indexar: {exc}")

@@ -21,6 +21,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,17 +126,20 @@ def _search_settings(config: IndexConfig) -> dict:
 
 
 def build_index(docs_dir: str | Path, out_dir: str | Path, config: IndexConfig | None = None,
-                progress: bool = True) -> BuildReport:
+                progress: bool = True, on_file: Callable[[int, int, str], None] | None = None) -> BuildReport:
+    """Build or update the index of `docs_dir` in `out_dir`. `on_file(done, total, source)` is called
+    before each file is read (a UI's progress bar); `progress` draws a terminal bar."""
     config = config or IndexConfig()
     docs_dir, out_dir = Path(docs_dir), Path(out_dir)
     if not docs_dir.is_dir():
         raise FileNotFoundError(f"documents folder not found: {docs_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
     with _build_lock(out_dir):
-        return _build(docs_dir, out_dir, config, progress)
+        return _build(docs_dir, out_dir, config, progress, on_file)
 
 
-def _build(docs_dir: Path, out_dir: Path, config: IndexConfig, progress: bool) -> BuildReport:
+def _build(docs_dir: Path, out_dir: Path, config: IndexConfig, progress: bool,
+           on_file: Callable[[int, int, str], None] | None = None) -> BuildReport:
     t0 = time.perf_counter()
     report = BuildReport(out_dir=out_dir)
     for stale in out_dir.glob(".tmp-*"):  # left by a build that was killed
@@ -180,8 +184,10 @@ def _build(docs_dir: Path, out_dir: Path, config: IndexConfig, progress: bool) -
     skipped_entries = []
     todo = [p for p in paths if p.relative_to(docs_dir).as_posix() in hashes]
     bar = _progress(todo, progress)
-    for path in bar:
+    for done, path in enumerate(bar):
         source = path.relative_to(docs_dir).as_posix()
+        if on_file:
+            on_file(done, len(todo), source)
         sha = hashes[source]
         if source in prev_files and prev_files[source]["sha256"] == sha:
             e = prev_files[source]

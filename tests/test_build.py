@@ -164,3 +164,16 @@ def test_hnsw_index_answers_like_flat(docs, tmp_path):
     build_index(docs, hnsw, IndexConfig(index_type="hnsw"), progress=False)
     q = "estudiante imita al maestro"
     assert HybridIndex.load(hnsw).search(q, k=1)[0].chunk.source == HybridIndex.load(flat).search(q, k=1)[0].chunk.source
+
+
+def test_on_file_reports_progress_per_file(tmp_path):
+    from conftest import write
+
+    from index import build_index
+
+    docs = tmp_path / "docs"
+    write(docs / "a.md", "# A\n\nLa atención pondera los estados del codificador.")
+    write(docs / "b.txt", "El muestreo top-k conserva los k tokens más probables.")
+    calls = []
+    build_index(docs, tmp_path / "idx", progress=False, on_file=lambda d, t, s: calls.append((d, t, s)))
+    assert calls == [(0, 2, "a.md"), (1, 2, "b.txt")]

@@ -294,3 +294,11 @@ def test_stage_needing_an_earlier_one_names_the_command(tmp_path):
         instruct.run(tiny(), tmp_path)
     with pytest.raises(MissingArtifact, match="python -m training.instruct"):
         distill.run(tiny(), tmp_path)
+
+
+def test_repeated_span_blocks_repeat_their_first_half():
+    blocks = torch.arange(40 * 16).reshape(40, 16)
+    extra = pretrain.repeated_spans(blocks, share=0.2, seed=0)
+    assert extra.shape == (10, 16)
+    assert torch.equal(extra[:, :8], extra[:, 8:])
+    assert pretrain.repeated_spans(blocks, share=0.0, seed=0).shape == (0, 16)

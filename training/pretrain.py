@@ -108,7 +108,7 @@ def repeated_spans(blocks: torch.Tensor, share: float, seed: int) -> torch.Tenso
     half = blocks.shape[1] // 2
     rows = torch.randint(0, len(blocks), (n,), generator=g).tolist()
     starts = torch.randint(0, blocks.shape[1] - half + 1, (n,), generator=g).tolist()
-    spans = [blocks[r, s:s + half] for r, s in zip(rows, starts)]
+    spans = [blocks[r, s:s + half] for r, s in zip(rows, starts, strict=True)]
     return torch.stack([torch.cat([sp, sp, sp[: blocks.shape[1] - 2 * half]]) for sp in spans])
 
 
