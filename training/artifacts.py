@@ -131,3 +131,18 @@ def load_gguf(path: Path):
     model.load_state_dict(loaded.state_dict())
     del loaded
     return model.eval(), tokenizer
+
+
+def write_variant(tmp: Path, variant: str, model, tokenizer, stage_work: Path, stage: str, prompt_style: str,
+                  cfg, summary: dict) -> None:
+    """Everything a variant folder holds: the HF checkpoint and tokenizer, the stage's metrics and resolved
+    config, `assistant.json` (how the app prompts it) and the model card."""
+    import shutil
+
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.copy(stage_work / "metrics.jsonl", tmp / "metrics.jsonl")
+    shutil.copy(stage_work / "training_config.json", tmp / "training_config.json")
+    write_json(tmp / "assistant.json", assistant_json(variant, prompt_style, cfg.instruct,
+                                                       model.config.max_position_embeddings))
+    (tmp / "README.md").write_text(model_card(variant, model, stage, summary, cfg.to_dict()), encoding="utf-8")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import shutil
 from pathlib import Path
 
 import torch
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from . import loop
-from .artifacts import assistant_json, model_card, publish, require, work_dir, write_json
+from .artifacts import publish, require, work_dir, write_variant
 from .config import PipelineConfig, cli, load_config, save_resolved, stage_parser
 from .instruct import IGNORE, answer_loss, collate, encode, load_examples
 
@@ -135,17 +134,8 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
                "sequence-level KD": dc.sequence_kd, "held-out answer perplexity": final.get("eval_ppl"),
                "steps": state.step}
 
-    def write(tmp: Path) -> None:
-        student.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        shutil.copy(wd / "metrics.jsonl", tmp / "metrics.jsonl")
-        shutil.copy(wd / "training_config.json", tmp / "training_config.json")
-        write_json(tmp / "assistant.json", assistant_json("distilled", "chat", cfg.instruct,
-                                                           student.config.max_position_embeddings))
-        (tmp / "README.md").write_text(model_card("distilled", student, "distill", summary, cfg.to_dict()),
-                                       encoding="utf-8")
-
-    target = publish(out / "distilled", write)
+    target = publish(out / "distilled", lambda tmp: write_variant(
+        tmp, "distilled", student, tokenizer, wd, "distill", "chat", cfg, summary))
     log.info("distill: done, held-out answer perplexity %s -> %s", final.get("eval_ppl"), target)
     return target
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 from pathlib import Path
 
 import torch
@@ -21,7 +20,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from . import loop
-from .artifacts import assistant_json, model_card, publish, require, work_dir, write_json
+from .artifacts import publish, require, work_dir, write_json, write_variant
 from .config import PipelineConfig, cli, load_config, save_resolved, stage_parser
 from .corpus import corpus_chunks, load_corpus
 from .data import Example, extract_pairs, make_examples, split_pairs
@@ -154,16 +153,8 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
                "train examples": len(train_rows)}
 
     def write(tmp: Path) -> None:
+        write_variant(tmp, "tuned", merge(model), tokenizer, wd, "instruct", "chat", cfg, summary)
         model.save_pretrained(tmp / "adapter")
-        merged = merge(model)
-        merged.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        shutil.copy(wd / "metrics.jsonl", tmp / "metrics.jsonl")
-        shutil.copy(wd / "training_config.json", tmp / "training_config.json")
-        write_json(tmp / "assistant.json", assistant_json("tuned", "chat", cfg.instruct,
-                                                           merged.config.max_position_embeddings))
-        (tmp / "README.md").write_text(model_card("tuned", merged, "instruct", summary, cfg.to_dict()),
-                                       encoding="utf-8")
 
     target = publish(out / "tuned", write)
     log.info("instruct: done, held-out answer perplexity %s -> %s (adapter in %s)", final.get("eval_ppl"),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from . import loop
-from .artifacts import assistant_json, load_gguf, model_card, publish, require, work_dir, write_json
+from .artifacts import load_gguf, publish, require, work_dir, write_variant
 from .config import PipelineConfig, cli, load_config, save_resolved, stage_parser
 from .corpus import CorpusError, load_corpus, split_documents
 from .tokenizer import document_separator
@@ -164,17 +163,8 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False, init_from: str | N
     if mfus:
         summary["MFU (median)"] = sorted(mfus)[len(mfus) // 2]
 
-    def write(tmp: Path) -> None:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        shutil.copy(wd / "metrics.jsonl", tmp / "metrics.jsonl")
-        shutil.copy(wd / "training_config.json", tmp / "training_config.json")
-        write_json(tmp / "assistant.json", assistant_json("base", "few-shot", cfg.instruct,
-                                                           model.config.max_position_embeddings))
-        (tmp / "README.md").write_text(model_card("base", model, "pretrain", summary, cfg.to_dict()),
-                                       encoding="utf-8")
-
-    target = publish(out / "base", write)
+    target = publish(out / "base", lambda tmp: write_variant(
+        tmp, "base", model, tokenizer, wd, "pretrain", "few-shot", cfg, summary))
     log.info("pretrain: done, held-out perplexity %s -> %s", final.get("eval_ppl"), target)
     return target
 
