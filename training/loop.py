@@ -162,7 +162,6 @@ LossFn = Callable[[torch.nn.Module, dict], StepResult]
 @dataclass
 class LoopState:
     step: int = 0
-    best_eval: float | None = None
     history: list[dict] = field(default_factory=list)
 
 
@@ -230,7 +229,7 @@ def train(
         model.load_state_dict(ckpt["model"], strict=False)
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        state.step, state.best_eval = ckpt["step"], ckpt.get("best_eval")
+        state.step = ckpt["step"]
         if rt.is_main:
             log.info("%s: resumed from %s at step %d", desc, ckpt_path, state.step)
     elif resume and rt.is_main:
@@ -302,8 +301,7 @@ def train(
         bar.update(1)
         if checkpoints and rt.is_main and (state.step % cfg.save_every == 0 or state.step == cfg.steps):
             _atomic_torch_save({"model": _trainable_state(model), "optimizer": optimizer.state_dict(),
-                                "scheduler": scheduler.state_dict(), "step": state.step,
-                                "best_eval": state.best_eval}, ckpt_path)
+                                "scheduler": scheduler.state_dict(), "step": state.step}, ckpt_path)
         if rt.distributed:
             dist.barrier()
     bar.close()
