@@ -23,6 +23,7 @@ from .document import Chunk, Document
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _QUESTION = re.compile(r"^\s*(\d{1,3})\s*[.)-]\s*(¿.+|.+\?)\s*$")
+_NUMBERED = re.compile(r"^\s*(\d{1,3})\s*[.)-]\s+(\S.{2,150})$")
 _BREAK = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,}|\f+)\s*$")
 _BULLET = re.compile(r"^\s*(?:[-•*➤▪◦∘+]|\d{1,3}[.)])\s")
 _SENTENCE_END = re.compile(r"(?<=[.!?…:;])\s+(?=[¿¡(\"«A-ZÁÉÍÓÚÑ0-9-])")
@@ -73,9 +74,21 @@ def _is_isolated(lines: list[str], i: int) -> bool:
     return bool(before) and (i + 1 >= len(lines) or not lines[i + 1].strip())
 
 
+def _continues_questions(line: str, last: int) -> int | None:
+    """The item's number when `line` is a numbered prompt that continues the question list (the next
+    number, or the one after: a list sometimes skips one), e.g. «34. Describí el input de BERT.» after
+    «33. ¿Qué es el encoder?». Answers' own sub-lists («2. Predicción:») restart at 1 and end with ':'."""
+    m = _NUMBERED.match(line)
+    if not m or last < 1 or line.rstrip().endswith(":"):
+        return None
+    number = int(m.group(1))
+    return number if last < number <= last + 2 else None
+
+
 def parse_blocks(text: str, detect_titles: bool) -> list[Block]:
     """Split text into typed blocks. Paragraph = consecutive non-blank lines."""
     blocks: list[Block] = []
+    last_question = 0  # number of the latest numbered question
     para_start = para_end = None
     pos = 0
     in_fence = False  # inside ``` code: no line there is a heading, question or title
@@ -102,8 +115,10 @@ def parse_blocks(text: str, detect_titles: bool) -> list[Block]:
             flush()
             blocks.append(Block("heading", start, end, m.group(2).strip(), level=len(m.group(1))))
             continue
-        elif _QUESTION.match(line):
+        elif (m := _QUESTION.match(line)) or (
+                _is_isolated(lines, i) and _continues_questions(line, last_question)):
             flush()
+            last_question = int(m.group(1)) if m else _continues_questions(line, last_question)
             blocks.append(Block("question", start, end, stripped))
             continue
         elif _BREAK.match(line):

@@ -36,6 +36,19 @@ def test_numbered_question_starts_a_chunk_that_carries_it():
     assert len(second) == 1 and "Palabras parecidas" in second[0].text
 
 
+def test_numbered_instruction_continuing_the_questions_starts_a_chunk():
+    text = ("33. ¿Qué es el encoder?\n\nProcesa la secuencia de entrada.\n\n"
+            "34. Describí el input de BERT.\n\n1. Tokens de entrada:\n\nSe agregan [CLS] y [SEP].\n\n"
+            "35. Describí el proceso de MLM.\n\nSe enmascara un 15 % de los tokens.\n\n"
+            "2. Predicción:\n\nEl modelo predice el token original.\n")
+    paths = [c.heading_path for c in chunks_of(text, ChunkerConfig(max_chars=400, overlap_chars=0, min_chars=0))]
+    assert paths == [["33. ¿Qué es el encoder?"], ["34. Describí el input de BERT."],
+                     ["35. Describí el proceso de MLM."]]
+    # without a question list before it, a numbered line is just text
+    lone = chunks_of("Introducción al tema.\n\n5. Describí el input.\n\nTexto.\n", ChunkerConfig(min_chars=0))
+    assert all(c.heading_path != ["5. Describí el input."] for c in lone)
+
+
 def test_long_answer_splits_with_bounded_size_overlap_and_its_question():
     cfg = ChunkerConfig(max_chars=400, overlap_chars=100, min_chars=50)
     parts = [c for c in chunks_of(QA, cfg) if "Self-Attention" in " ".join(c.heading_path)]
