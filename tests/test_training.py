@@ -214,6 +214,33 @@ def test_instruction_data_covers_review_heading_and_definition_questions():
             assert "Razonamiento" in e.messages[1]["content"]
 
 
+def test_rag_examples_use_the_retrieved_passages_as_the_app_would():
+    chunks = corpus_chunks(load_corpus("course"))
+    pairs = extract_pairs(chunks, seed=0)[:30]
+    by_pair = {}
+
+    def retrieve(question):  # a fake retriever: the gold chunk second for half the pairs, missing for the rest
+        pair = next(p for p in pairs if p.question == question)
+        others = [c for i, c in enumerate(chunks) if i != pair.chunk_id][len(by_pair):len(by_pair) + 3]
+        by_pair[question] = [others[0], chunks[pair.chunk_id], others[1]] if len(by_pair) % 2 else others
+        return by_pair[question]
+
+    examples = [e for e in make_examples(pairs, chunks, num_passages=3, max_passage_chars=300, seed=0,
+                                         variants=2, retrieve=retrieve, cot_share=0, unanswerable_share=0)]
+    assert len(examples) == 2 * len(pairs)
+    for pair, first, second in zip(pairs, examples[::2], examples[1::2], strict=True):
+        retrieved = [c.text for c in by_pair[pair.question]]
+        gold = chunks[pair.chunk_id].text
+        texts = [p["text"] for p in first.passages]
+        if gold in retrieved:  # the first variant is exactly the retrieved context, gold at its rank
+            assert texts == retrieved and cited_numbers(first.answer) == [2]
+        else:  # the index missed it: the gold passage replaces the last retrieved one, anywhere
+            assert set(texts) == {gold, *retrieved[:2]}
+        n = cited_numbers(second.answer)[0]
+        assert second.passages[n - 1]["text"] == gold
+        assert {p["text"] for p in second.passages} - {gold} <= set(retrieved)
+
+
 def _norm(text: str) -> str:
     import re
 

@@ -4,8 +4,8 @@
    - its own numbered review questions («12. ¿Qué es la autoatención?» + the answer below it);
    - its headings («¿Qué explica el curso sobre Autoatención?» -> the section's opening sentences);
    - its definitions («GPT es un transformer de solo decodificador…» -> «¿Qué es GPT?»).
-2. Every pair becomes a RAG example: numbered passages (the one the answer comes from, at a random position,
-   plus distractors from other files) and the answer citing it as `[n]`.
+2. Every pair becomes RAG examples: numbered passages (what the index retrieves for the question, as the app
+   would show them, with the passage the answer comes from among them) and the answer citing it as `[n]`.
 3. A share become chain-of-thought examples (`Razonamiento:` steps, then `Respuesta final:`), and a few
    become unanswerable ones (no passage holds the answer -> the model says so).
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from index.document import Chunk
@@ -155,19 +156,47 @@ def _distractors(chunks: list[Chunk], gold: Chunk, n: int, rng: random.Random) -
     return rng.sample(pool, min(n, len(pool)))
 
 
+def _same(a: Chunk, b: Chunk) -> bool:
+    return a.source == b.source and (a.start == b.start or a.text == b.text)
+
+
+def _context(gold: Chunk, chunks: list[Chunk], retrieved: list[Chunk] | None, n: int, keep_order: bool,
+             rng: random.Random) -> tuple[list[Chunk], int]:
+    """(n passages, index of the gold one). With `retrieved` (what the index returns for the question),
+    its other chunks are the distractors and, when `keep_order`, the gold passage keeps its retrieved rank;
+    otherwise distractors come from other files and the gold passage goes to a random position."""
+    if retrieved is None:
+        ctx = _distractors(chunks, gold, n - 1, rng)
+    else:
+        ranked = retrieved[:n]
+        rank = next((i for i, c in enumerate(ranked) if _same(c, gold)), None)
+        if keep_order and rank is not None:
+            return ranked, rank
+        ctx = [c for c in retrieved if not _same(c, gold)][: n - 1]
+        if len(ctx) < n - 1:
+            ctx += _distractors([c for c in chunks if not any(_same(c, x) for x in ctx)], gold, n - 1 - len(ctx), rng)
+    pos = rng.randrange(len(ctx) + 1)
+    ctx.insert(pos, gold)
+    return ctx, pos
+
+
 def make_examples(pairs: list[QAPair], chunks: list[Chunk], num_passages: int, max_passage_chars: int,
                   seed: int = 0, cot_share: float = 0.5, unanswerable_share: float = 0.1,
-                  variants: int = 1) -> list[Example]:
-    """`variants` RAG examples per pair, each with other distractors and the answer at another position:
-    the model has to find the passage that answers, not learn where it usually is."""
+                  variants: int = 1, retrieve: Callable[[str], list[Chunk]] | None = None) -> list[Example]:
+    """`variants` RAG examples per pair.
+
+    With `retrieve` (question -> the index's best chunks), the first variant's passages are exactly what
+    the app would show (the answering passage at its retrieved rank, or put in at random when the index
+    missed it), and the others move the answering passage among the same retrieved distractors: the model
+    learns the contexts it is scored on, and still has to find the passage that answers. Without it, the
+    distractors come from other files and the answering passage is at a random position."""
     rng = random.Random(seed)
     examples: list[Example] = []
     for pair in pairs:
         gold = chunks[pair.chunk_id]
-        for _ in range(variants):
-            ctx = _distractors(chunks, gold, num_passages - 1, rng)
-            pos = rng.randrange(len(ctx) + 1)
-            ctx.insert(pos, gold)
+        retrieved = retrieve(pair.question) if retrieve else None
+        for v in range(variants):
+            ctx, pos = _context(gold, chunks, retrieved, num_passages, v == 0, rng)
             passages = [_passage(i, c) for i, c in enumerate(ctx, 1)]
             n = pos + 1
             cited = cite(pair.answer, n)

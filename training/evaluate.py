@@ -44,8 +44,8 @@ from .prompts import (
     chat_messages,
     cited_numbers,
     few_shot_prompt,
-    passage_label,
 )
+from .retrieval import open_index, retrieve_passages
 
 log = logging.getLogger(__name__)
 VARIANTS = ("base", "tuned", "distilled")
@@ -75,15 +75,6 @@ def reference_variant(cache: Path) -> Variant | None:
         model, tok = load_gguf(gguf)
         publish(cache, lambda tmp: (model.save_pretrained(tmp), tok.save_pretrained(tmp)))
     return load_variant("reference", cache, "chat")
-
-
-def retrieve_passages(index, question: str, k: int) -> list[PromptPassage]:
-    out = []
-    for r in index.search(question, k=k):
-        c = r.chunk
-        loc = f"p. {c.page}" if c.page else (f"diapositiva {c.slide}" if c.slide else "")
-        out.append(PromptPassage(r.rank, c.text, passage_label(c.source, c.heading_path, loc)))
-    return out
 
 
 def prompt_ids(v: Variant, question: str, passages: list[PromptPassage], max_chars: int) -> dict:
@@ -142,17 +133,6 @@ def speed(v: Variant, inputs: dict, new_tokens: int, repeats: int = 3) -> dict:
 def held_out_questions(out: Path, limit: int) -> list[dict]:
     rows = [e for e in load_examples(out / "data" / "held_out.jsonl") if e["kind"] == "rag"]
     return rows[:limit]
-
-
-def open_index(path: Path, docs: str):
-    from index import HybridIndex, IndexNotFoundError, build_index
-
-    try:
-        return HybridIndex.load(path)
-    except IndexNotFoundError:
-        log.info("evaluate: no index in %s; building it from %s", path, docs)
-        build_index(Path(docs), path, progress=False)
-        return HybridIndex.load(path)
 
 
 def run(cfg: PipelineConfig, out: Path, reference: bool = False) -> dict:

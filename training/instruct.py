@@ -24,6 +24,7 @@ from .artifacts import publish, require, work_dir, write_json, write_variant
 from .config import PipelineConfig, cli, load_config, save_resolved, stage_parser
 from .corpus import corpus_chunks, load_corpus
 from .data import Example, extract_pairs, make_examples, split_pairs
+from .retrieval import open_index, retrieve_chunks
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -77,8 +78,10 @@ def build_dataset(cfg: PipelineConfig, out: Path) -> tuple[list[Example], list[E
     chunks = corpus_chunks(load_corpus(cfg.corpus.docs))
     pairs = extract_pairs(chunks, seed=ic.seed, answer_chars=ic.answer_chars)
     train_pairs, held_pairs = split_pairs(pairs, ic.held_out, ic.seed)
+    index = open_index(Path(cfg.evaluate.index), cfg.corpus.docs)
     train = make_examples(train_pairs, chunks, ic.num_passages, ic.max_passage_chars, seed=ic.seed,
-                          cot_share=ic.cot_share, variants=ic.variants)
+                          cot_share=ic.cot_share, variants=ic.variants,
+                          retrieve=lambda q: retrieve_chunks(index, q, ic.num_passages + 1))
     held = make_examples(held_pairs, chunks, ic.num_passages, ic.max_passage_chars, seed=ic.seed + 1)
 
     def write(tmp: Path) -> None:

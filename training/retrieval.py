@@ -1,0 +1,42 @@
+"""The course index as training and evaluation see it: the same hybrid search the app runs.
+
+Instruction examples are built from what the retriever returns for each training question (hard
+distractors, and the answering passage usually first), and the evaluation retrieves the passages of
+each held-out question the same way, so the model is tuned on the contexts it will be scored on.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from index.document import Chunk
+
+from .prompts import PromptPassage, passage_label
+
+log = logging.getLogger(__name__)
+
+
+def open_index(path: Path, docs: str):
+    """The index at `path`, built from `docs` first when there is none."""
+    from index import HybridIndex, IndexNotFoundError, build_index
+
+    try:
+        return HybridIndex.load(path)
+    except IndexNotFoundError:
+        log.info("no index in %s; building it from %s", path, docs)
+        build_index(Path(docs), path, progress=False)
+        return HybridIndex.load(path)
+
+
+def retrieve_chunks(index, question: str, k: int) -> list[Chunk]:
+    return [r.chunk for r in index.search(question, k=k)]
+
+
+def retrieve_passages(index, question: str, k: int) -> list[PromptPassage]:
+    out = []
+    for r in index.search(question, k=k):
+        c = r.chunk
+        loc = f"p. {c.page}" if c.page else (f"diapositiva {c.slide}" if c.slide else "")
+        out.append(PromptPassage(r.rank, c.text, passage_label(c.source, c.heading_path, loc)))
+    return out
