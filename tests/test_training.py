@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 from conftest import COURSE, write
+from transformers import LlamaForCausalLM
 
 from training import distill, instruct, loop, pretrain, tokenizer
 from training.config import ConfigError, OptimConfig, RuntimeConfig, load_config
@@ -241,6 +242,27 @@ def test_rag_examples_use_the_retrieved_passages_as_the_app_would():
         assert {p["text"] for p in second.passages} - {gold} <= set(retrieved)
 
 
+def test_copy_accuracy_tells_a_copying_model_from_one_that_cannot():
+    from types import SimpleNamespace
+
+    class Induction(torch.nn.Module):
+        """Predicts the token that followed the previous occurrence of the current one."""
+
+        def forward(self, input_ids):
+            logits = torch.zeros(*input_ids.shape, 512)
+            for b, row in enumerate(input_ids.tolist()):
+                for t, tok in enumerate(row):
+                    earlier = [i for i in range(t) if row[i] == tok]
+                    logits[b, t, row[earlier[-1] + 1] if earlier else 0] = 1.0
+            return SimpleNamespace(logits=logits)
+
+    blocks = torch.randint(0, 512, (40, 64), generator=torch.Generator().manual_seed(0))
+    assert pretrain.copy_accuracy(Induction(), blocks) > 0.8
+    torch.manual_seed(0)
+    untrained = LlamaForCausalLM(tiny().pretrain.model.to_hf(512))
+    assert pretrain.copy_accuracy(untrained, blocks) < 0.2
+
+
 def _norm(text: str) -> str:
     import re
 
@@ -323,9 +345,14 @@ def test_stage_needing_an_earlier_one_names_the_command(tmp_path):
         distill.run(tiny(), tmp_path)
 
 
-def test_repeated_span_blocks_repeat_their_first_half():
-    blocks = torch.arange(40 * 16).reshape(40, 16)
+def test_repeated_span_blocks_repeat_random_corpus_tokens():
+    blocks = torch.arange(40 * 64).reshape(40, 64)
     extra = pretrain.repeated_spans(blocks, share=0.2, seed=0)
-    assert extra.shape == (10, 16)
-    assert torch.equal(extra[:, :8], extra[:, 8:])
-    assert pretrain.repeated_spans(blocks, share=0.0, seed=0).shape == (0, 16)
+    assert extra.shape == (10, 64)
+    for row in extra:
+        period = next(p for p in range(8, 17) if torch.equal(row[p:], row[:-p]))
+        span = row[:period]
+        assert set(span.tolist()) <= set(blocks.flatten().tolist())
+        # drawn at random, not a contiguous stretch of the corpus (which memory alone would predict)
+        assert not torch.equal(span[1:] - span[:-1], torch.ones(period - 1, dtype=span.dtype))
+    assert pretrain.repeated_spans(blocks, share=0.0, seed=0).shape == (0, 64)

@@ -93,22 +93,45 @@ class PretrainData:
     held_out: torch.Tensor
 
 
-def repeated_spans(blocks: torch.Tensor, share: float, seed: int) -> torch.Tensor:
-    """Extra blocks made of a corpus span followed by the same span again.
+def repeated_spans(blocks: torch.Tensor, share: float, seed: int, min_span: int = 8) -> torch.Tensor:
+    """Extra blocks made of a random token sequence repeated until the block is full.
 
     Copying from the context is the skill RAG answers need (an answer quotes its passage). Small models
-    learn it (induction heads: Olsson et al., 2022) from repeated text, which a 20k-token corpus barely
-    has; `share` of the training blocks are such repeats. Held-out perplexity is measured on plain text.
+    learn it as induction heads (Olsson et al., 2022), from repeated sequences that cannot be predicted any
+    other way: a repeated span of the corpus itself would not do, because after a few epochs it is
+    predicted from memory. So each block repeats a sequence of tokens drawn at random from the corpus
+    (its unigram distribution), of a random length between `min_span` and a quarter of the block; everything
+    after the first copy is predictable, and only by looking back. `share` of the training blocks are
+    such repeats; held-out perplexity is measured on plain text.
     """
     if share <= 0:
         return blocks[:0]
     n = round(len(blocks) * share / (1 - share))
     g = torch.Generator().manual_seed(seed)
-    half = blocks.shape[1] // 2
-    rows = torch.randint(0, len(blocks), (n,), generator=g).tolist()
-    starts = torch.randint(0, blocks.shape[1] - half + 1, (n,), generator=g).tolist()
-    spans = [blocks[r, s:s + half] for r, s in zip(rows, starts, strict=True)]
-    return torch.stack([torch.cat([sp, sp, sp[: blocks.shape[1] - 2 * half]]) for sp in spans])
+    length = blocks.shape[1]
+    flat = blocks.flatten()
+    lengths = torch.randint(min(min_span, length // 4), length // 4 + 1, (n,), generator=g).tolist()
+    rows = []
+    for span_len in lengths:
+        span = flat[torch.randint(0, len(flat), (span_len,), generator=g)]
+        rows.append(span.repeat(length // span_len + 1)[:length])
+    return torch.stack(rows)
+
+
+def copy_accuracy(model, blocks: torch.Tensor, n: int = 16, seed: int = 1234) -> float:
+    """Top-1 next-token accuracy on the second half of `n` repeated random spans (`repeated_spans`, spans of
+    at most a quarter block, so that half is all repeats): about 0 for a model that cannot copy from its
+    context, near 1 for one with induction heads. It bounds how well a model can quote a passage."""
+    probe = repeated_spans(blocks, share=0.5, seed=seed)[:n]
+    if not len(probe):
+        return 0.0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        predicted = model(input_ids=probe).logits[:, :-1].argmax(-1)
+    model.train(was_training)
+    half = probe.shape[1] // 2
+    return round((predicted[:, half:] == probe[:, half + 1:]).float().mean().item(), 4)
 
 
 def build_data(cfg: PipelineConfig, tokenizer) -> PretrainData:
