@@ -143,7 +143,8 @@ class PretrainConfig:
     block_size: int = 256
     """Tokens per packed training sequence."""
     copy_share: float = 0.0
-    """Share of training blocks that are a corpus span repeated twice (teaches copying from context)."""
+    """Share of training blocks that repeat a random span of corpus tokens (to grow induction heads: copying
+    from the context). Off in the profiles: at cpu-demo scale it did not (README, "Results")."""
     init_from: str | None = None
     """Continue pretraining from a checkpoint directory or a GGUF file (then with its own tokenizer)."""
 
