@@ -116,6 +116,23 @@ def test_pipeline_end_to_end_on_the_tiny_profile(tmp_path):
     assert "already done" in again.stderr
 
 
+def test_pipeline_from_a_pretrained_checkpoint_skips_the_tokenizer(tmp_path):
+    first = tmp_path / "first"
+    run_module("training.tokenizer", "--profile", "tiny", "--out", str(first))
+    run_module("training.pretrain", "--profile", "tiny", "--out", str(first))
+    out = tmp_path / "models"
+    result = run_module("training.pipeline", "--profile", "tiny", "--out", str(out),
+                        f"pretrain.init_from={first / 'base'}", f"evaluate.index={tmp_path / 'index'}",
+                        "pretrain.model.hidden_size=32", "pretrain.model.intermediate_size=64", check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "tokenizer skipped" in result.stderr and not (out / "tokenizer").exists()
+    report = json.loads((out / "report.json").read_text())
+    start = json.loads((first / "base" / "config.json").read_text())
+    assert json.loads((out / "base" / "config.json").read_text())["hidden_size"] == start["hidden_size"] == 64
+    # the untrained baseline has the checkpoint's architecture, not the profile's model section
+    assert report["variants"]["untrained"]["parameters"] == report["variants"]["base"]["parameters"]
+
+
 def test_cli_rejects_a_bad_config_before_any_work(tmp_path):
     result = run_module("training.pretrain", "--profile", "tiny", "--out", str(tmp_path),
                         "pretrain.model.num_heads=3", check=False)

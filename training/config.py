@@ -235,7 +235,8 @@ class PipelineConfig:
             value = getattr(self, f.name)
             if dataclasses.is_dataclass(value):
                 _validate_tree(value, f"{f.name}.")
-        _check(self.distill.num_layers <= self.pretrain.model.num_layers,
+        # With init_from the teacher's depth is the checkpoint's, checked when distillation loads it.
+        _check(bool(self.pretrain.init_from) or self.distill.num_layers <= self.pretrain.model.num_layers,
                f"distill.num_layers={self.distill.num_layers} exceeds pretrain.model.num_layers="
                f"{self.pretrain.model.num_layers}: the student must be smaller than its teacher")
         return self

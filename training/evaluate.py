@@ -39,7 +39,7 @@ from .artifacts import (
 from .config import PipelineConfig, cli, load_config, stage_parser
 from .instruct import load_examples
 from .metrics import answer_text, rouge_l, token_f1
-from .pretrain import build_data, copy_accuracy, heldout_loss, new_model
+from .pretrain import build_data, copy_accuracy, heldout_loss
 from .prompts import (
     FEW_SHOT_STOP,
     PromptPassage,
@@ -160,7 +160,8 @@ def run(cfg: PipelineConfig, out: Path, reference: bool = False) -> dict:
     report: dict = {"variants": {}, "machine": _machine(), "profile": cfg.profile,
                     "held_out_questions": len(questions), "max_new_tokens": ec.max_new_tokens,
                     "speed_new_tokens": ec.speed_tokens}
-    untrained = new_model(cfg, variants[0].tokenizer).eval()
+    torch.manual_seed(cfg.pretrain.optim.seed)  # the base's architecture (from scratch or not), random weights
+    untrained = AutoModelForCausalLM.from_config(variants[0].model.config).eval()
     report["variants"]["untrained"] = {"perplexity": _ppl(untrained, data.held_out),
                                        "copy_accuracy": copy_accuracy(untrained, data.held_out),
                                        "parameters": count_parameters(untrained)}

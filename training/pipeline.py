@@ -38,6 +38,9 @@ def run(cfg, out: Path, resume: bool = False) -> dict:
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
     for stage, product, fn in STAGES:
+        if stage == "tokenizer" and cfg.pretrain.init_from:
+            log.info("pipeline: tokenizer skipped: pretraining starts from %s, with its own", cfg.pretrain.init_from)
+            continue
         if resume and _done(out, product):
             log.info("pipeline: %s already done (%s); skipping", stage, out / product)
             continue

