@@ -76,8 +76,9 @@ def _is_isolated(lines: list[str], i: int) -> bool:
 
 def _continues_questions(line: str, last: int) -> int | None:
     """The item's number when `line` is a numbered prompt that continues the question list (the next
-    number, or the one after: a list sometimes skips one), e.g. «34. Describí el input de BERT.» after
-    «33. ¿Qué es el encoder?». Answers' own sub-lists («2. Predicción:») restart at 1 and end with ':'."""
+    number, or the one after: a list sometimes skips one), e.g. «8. Enumera las partes de la entrada.»
+    after «7. ¿Para qué sirve un codificador?». Answers' own sub-lists («2. Reconstrucción:») restart at 1
+    and end with ':'."""
     m = _NUMBERED.match(line)
     if not m or last < 1 or line.rstrip().endswith(":"):
         return None

@@ -37,16 +37,16 @@ def test_numbered_question_starts_a_chunk_that_carries_it():
 
 
 def test_numbered_instruction_continuing_the_questions_starts_a_chunk():
-    text = ("33. ¿Qué es el encoder?\n\nProcesa la secuencia de entrada.\n\n"
-            "34. Describí el input de BERT.\n\n1. Tokens de entrada:\n\nSe agregan [CLS] y [SEP].\n\n"
-            "35. Describí el proceso de MLM.\n\nSe enmascara un 15 % de los tokens.\n\n"
-            "2. Predicción:\n\nEl modelo predice el token original.\n")
+    text = ("7. ¿Para qué sirve un codificador?\n\nLee la frase completa y la resume en vectores.\n\n"
+            "8. Enumera las partes de la entrada.\n\n1. Fichas:\n\nLas palabras ya segmentadas.\n\n"
+            "10. Resume el objetivo de enmascarado.\n\nSe ocultan algunas fichas al azar.\n\n"
+            "2. Reconstrucción:\n\nLa red adivina las fichas ocultas.\n")
     paths = [c.heading_path for c in chunks_of(text, ChunkerConfig(max_chars=400, overlap_chars=0, min_chars=0))]
-    assert paths == [["33. ¿Qué es el encoder?"], ["34. Describí el input de BERT."],
-                     ["35. Describí el proceso de MLM."]]
+    assert paths == [["7. ¿Para qué sirve un codificador?"], ["8. Enumera las partes de la entrada."],
+                     ["10. Resume el objetivo de enmascarado."]]
     # without a question list before it, a numbered line is just text
-    lone = chunks_of("Introducción al tema.\n\n5. Describí el input.\n\nTexto.\n", ChunkerConfig(min_chars=0))
-    assert all(c.heading_path != ["5. Describí el input."] for c in lone)
+    lone = chunks_of("Introducción al tema.\n\n5. Enumera las partes.\n\nTexto.\n", ChunkerConfig(min_chars=0))
+    assert all(c.heading_path != ["5. Enumera las partes."] for c in lone)
 
 
 def test_long_answer_splits_with_bounded_size_overlap_and_its_question():
