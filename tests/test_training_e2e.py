@@ -108,7 +108,8 @@ def test_pipeline_end_to_end_on_the_tiny_profile(tmp_path):
         row = report["variants"][name]
         assert 0 <= row["answer_f1"] <= 1 and row["tokens_per_s"] > 0 and row["parameters"] > 0
     assert report["variants"]["distilled"]["parameters"] < report["variants"]["tuned"]["parameters"]
-    assert "Evaluation" in (out / "tuned" / "README.md").read_text()
+    card = (out / "tuned" / "README.md").read_text()
+    assert "Evaluation" in card and "copy_accuracy" in card
     assert "distilled_speedup" in report["bars"]
     # --resume skips what is done
     again = run_module("training.pipeline", "--profile", "tiny", "--out", str(out), "--resume",

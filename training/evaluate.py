@@ -227,7 +227,8 @@ def _machine() -> str:
 def _append_card(path: Path, row: dict, machine: str) -> None:
     card = path / "README.md"
     text = card.read_text(encoding="utf-8").split("\n## Evaluation")[0].rstrip() + "\n"
-    keys = ["perplexity", "answer_f1", "rouge_l", "valid_citations", "tokens_per_s", "ttft_s", "size_mb"]
+    keys = ["perplexity", "copy_accuracy", "answer_f1", "rouge_l", "valid_citations", "tokens_per_s", "ttft_s",
+            "size_mb"]
     text += "\n## Evaluation\n\n`python -m training.evaluate` on " + machine + ":\n\n| metric | value |\n| --- | --- |\n"
     text += "".join(f"| {k} | {row[k]} |\n" for k in keys if k in row)
     card.write_text(text, encoding="utf-8")
