@@ -59,6 +59,5 @@ def shared_sources(passages) -> None:
         return
     st.markdown("**Pasajes recuperados** (los mismos para todos los modelos)")
     for p in passages:
-        where = " · ".join(x for x in (p.source, p.heading, p.location) if x)
-        with st.expander(f"[{p.number}] {where}"):
+        with st.expander(f"[{p.number}] {p.where}"):
             st.markdown(p.text)

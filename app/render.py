@@ -58,8 +58,7 @@ def sources(a: Answer, compact: bool = False) -> None:
                 for p in a.passages))
         return
     for p in a.passages:
-        where = " · ".join(x for x in (p.source, p.heading, p.location) if x)
-        label = f"[{p.number}] {where}" + (" — citado" if p.number in cited else "")
+        label = f"[{p.number}] {p.where}" + (" — citado" if p.number in cited else "")
         with st.expander(label, expanded=False):
             st.markdown(highlight(p.text, a.text) if p.number in cited else p.text)
             st.caption(f"puntuación de recuperación {p.score:.3f}")

@@ -140,7 +140,7 @@ def print_answer(answer: Answer, streamed: bool = False) -> None:
         cited = {c.number for c in answer.citations if c.valid}
         for p in answer.passages:
             mark = "*" if p.number in cited else " "
-            print(f" {mark}[{p.number}] " + " · ".join(x for x in (p.source, p.heading, p.location) if x))
+            print(f" {mark}[{p.number}] {p.where}")
     if answer.invalid_citations:
         print(f"citas a pasajes que no se dieron: {answer.invalid_citations}")
     print()

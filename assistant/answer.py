@@ -24,8 +24,7 @@ class Citation:
     def where(self) -> str:
         if self.passage is None:
             return f"[{self.number}] no corresponde a ningún pasaje dado"
-        p = self.passage
-        return f"[{self.number}] " + " · ".join(x for x in (p.source, p.heading, p.location) if x)
+        return f"[{self.number}] {self.passage.where}"
 
 
 @dataclass

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index import HybridIndex, SearchResult
+from training.prompts import location
 
 DEFAULT_INDEX = Path(os.environ.get("COURSE_INDEX", "artifacts/index"))
 
@@ -24,13 +25,13 @@ class Passage:
     @classmethod
     def from_result(cls, result: SearchResult) -> Passage:
         c = result.chunk
-        if c.page is not None:
-            location = f"p. {c.page}"
-        elif c.slide is not None:
-            location = f"diapositiva {c.slide}"
-        else:
-            location = ""
-        return cls(result.rank, c.text, c.source, " › ".join(c.heading_path), location, result.score)
+        return cls(result.rank, c.text, c.source, " › ".join(c.heading_path), location(c.page, c.slide),
+                   result.score)
+
+    @property
+    def where(self) -> str:
+        """`file · heading path · page/slide`, as the sources list shows it."""
+        return " · ".join(x for x in (self.source, self.heading, self.location) if x)
 
 
 def retrieve(index: HybridIndex, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:

@@ -48,6 +48,15 @@ class PromptPassage:
     label: str = ""
 
 
+def location(page: int | None, slide: int | None) -> str:
+    """Where in its file a passage is, as prompts and the sources list name it: `p. 3`, `diapositiva 2`."""
+    if page is not None:
+        return f"p. {page}"
+    if slide is not None:
+        return f"diapositiva {slide}"
+    return ""
+
+
 def passage_label(source: str, heading_path: Sequence[str] = (), location: str = "") -> str:
     """How a prompt names a passage's origin: `file › last heading`, plus page/slide when known."""
     parts = [source] + ([heading_path[-1]] if heading_path else []) + ([location] if location else [])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from index.document import Chunk
 
-from .prompts import PromptPassage, passage_label
+from .prompts import PromptPassage, location, passage_label
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,5 @@ def retrieve_passages(index, question: str, k: int) -> list[PromptPassage]:
     out = []
     for r in index.search(question, k=k):
         c = r.chunk
-        loc = f"p. {c.page}" if c.page else (f"diapositiva {c.slide}" if c.slide else "")
-        out.append(PromptPassage(r.rank, c.text, passage_label(c.source, c.heading_path, loc)))
+        out.append(PromptPassage(r.rank, c.text, passage_label(c.source, c.heading_path, location(c.page, c.slide))))
     return out
