@@ -22,6 +22,17 @@ class ConfigError(ValueError):
     """A configuration value a user wrote is wrong; the message names it."""
 
 
+def read_yaml_mapping(path: Path, error: type[Exception] = ConfigError) -> dict:
+    """A YAML file's top-level mapping; `error` (naming the file) when it is unreadable or not a mapping."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise error(f"cannot read config {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise error(f"config {path}: expected a mapping at the top level")
+    return data
+
+
 @dataclass
 class ChunkerConfig:
     max_chars: int = 1200
@@ -107,14 +118,7 @@ class IndexConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> IndexConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read config {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"config {path}: expected a mapping at the top level")
-        return cls.from_dict(data)
+        return cls.from_dict(read_yaml_mapping(Path(path)))
 
     def with_overrides(self, **overrides) -> IndexConfig:
         data = self.to_dict()

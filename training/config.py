@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from index.config import read_yaml_mapping
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_OUT = Path("artifacts/models")
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -331,12 +333,7 @@ def load_config(path: str | Path | None = None, profile: str | None = None,
                 overrides: list[str] | dict | None = None) -> PipelineConfig:
     """Profile (or file) + overrides -> a validated PipelineConfig."""
     path = Path(path) if path else profile_path(profile or "cpu-demo")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {path}: expected a mapping at the top level")
+    data = read_yaml_mapping(path, ConfigError)
     if overrides:
         extra = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
         data = _merge(data, extra)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,11 +190,10 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False, init_from: str | N
     final = state.history[-1] if state.history else {}
     summary = {"held-out perplexity": final.get("eval_ppl"), "steps": state.step,
                "train blocks": len(data.train), "init from": init_from or "scratch"}
-    steady = [r["tokens_per_s"] for r in state.history[len(state.history) // 4:]] or [0]
-    summary["tokens/s (median)"] = sorted(steady)[len(steady) // 2]
-    mfus = [r["mfu"] for r in state.history[len(state.history) // 4:] if "mfu" in r]
-    if mfus:
-        summary["MFU (median)"] = sorted(mfus)[len(mfus) // 2]
+    steady = state.history[len(state.history) // 4:]  # after compilation and warm-up
+    summary["tokens/s (median)"] = statistics.median_high([r["tokens_per_s"] for r in steady] or [0])
+    if mfus := [r["mfu"] for r in steady if "mfu" in r]:
+        summary["MFU (median)"] = statistics.median_high(mfus)
 
     target = publish(out / "base", lambda tmp: write_variant(
         tmp, "base", model, tokenizer, wd, "pretrain", "few-shot", cfg, summary))
