@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from training.prompts import FEW_SHOT_STOP, PromptPassage, chat_messages, few_shot_prompt
+from training.prompts import FEW_SHOT_STOP, PromptPassage, chat_messages, few_shot_prompt, passage_label
 
 from .registry import ModelVariant, VariantInfo
 from .retrieval import Passage
@@ -34,7 +34,8 @@ class RenderedPrompt:
 
 
 def prompt_passages(passages: Sequence[Passage]) -> list[PromptPassage]:
-    return [PromptPassage(p.number, p.text, " › ".join(x for x in (p.source, p.heading) if x)) for p in passages]
+    """Labelled as in training and evaluation (`training.prompts.passage_label`): the models learnt that form."""
+    return [PromptPassage(p.number, p.text, passage_label(p.source, p.heading_path, p.location)) for p in passages]
 
 
 def render_text(info: VariantInfo, tokenizer, question: str, passages: Sequence[Passage], cot: bool) -> str:

@@ -18,15 +18,18 @@ class Passage:
     """1-based: the `[n]` an answer cites."""
     text: str
     source: str
-    heading: str
+    heading_path: tuple[str, ...]
     location: str
     score: float
 
     @classmethod
     def from_result(cls, result: SearchResult) -> Passage:
         c = result.chunk
-        return cls(result.rank, c.text, c.source, " › ".join(c.heading_path), location(c.page, c.slide),
-                   result.score)
+        return cls(result.rank, c.text, c.source, tuple(c.heading_path), location(c.page, c.slide), result.score)
+
+    @property
+    def heading(self) -> str:
+        return " › ".join(self.heading_path)
 
     @property
     def where(self) -> str:

@@ -12,7 +12,7 @@ from training.prompts import FEW_SHOT_STOP, PromptPassage, few_shot_prompt
 
 
 def passage(n: int, text: str = "La búsqueda en haz conserva las k hipótesis más probables.") -> Passage:
-    return Passage(n, text, f"notas/tema{n}.md", "Decodificación", "p. 3" if n == 2 else "", 1.0 / n)
+    return Passage(n, text, f"notas/tema{n}.md", ("Decodificación",), "p. 3" if n == 2 else "", 1.0 / n)
 
 
 # ---------------------------------------------------------------------------- decoding settings

@@ -91,7 +91,7 @@ def test_beam_search_answers_in_one_piece(registry):
 
 def test_prompt_drops_lowest_ranked_passages_to_fit_the_context(registry):
     variant = registry.get("tuned")
-    long = [Passage(i, "xyz qwv ñandú " * 60, f"f{i}.md", "", "", 1.0) for i in range(1, 4)]
+    long = [Passage(i, "xyz qwv ñandú " * 60, f"f{i}.md", (), "", 1.0) for i in range(1, 4)]
     prompt = build_prompt(variant, QUESTION, long, cot=True, max_new_tokens=400)
     assert len(prompt.input_ids) <= variant.context_length - 400
     assert prompt.dropped >= 1 and [p.number for p in prompt.passages] == list(range(1, len(prompt.passages) + 1))
