@@ -149,7 +149,7 @@ def print_answer(answer: Answer, streamed: bool = False) -> None:
 # ---------------------------------------------------------------------------- evaluate / bench
 
 def cmd_evaluate(args, settings: DecodingSettings) -> int:
-    from .evaluation import evaluate, format_scores, read_qa
+    from .evaluation import evaluate, format_scores, margins, read_qa
 
     try:
         qa = read_qa(args.qa, args.limit)
@@ -163,7 +163,9 @@ def cmd_evaluate(args, settings: DecodingSettings) -> int:
     scores = evaluate(engine, qa, settings, progress=None if args.json else _progress)
     if args.json:
         print(json.dumps({"questions": len(qa), "settings": settings.to_dict(),
-                          "variants": {s.variant: s.to_dict() for s in scores}}, indent=2, ensure_ascii=False))
+                          "variants": {s.variant: s.to_dict() for s in scores},
+                          "f1_margins": {k: d.to_dict() for k, d in margins(scores).items()}},
+                         indent=2, ensure_ascii=False))
     else:
         print(format_scores(scores))
     return 0

@@ -45,6 +45,9 @@ def test_evaluate_scores_every_variant_as_json(tiny_models, course_index_dir, ca
     assert set(report["variants"]) == {"base", "tuned", "distilled", "extractivo"}
     assert report["variants"]["extractivo"]["valid_citations"] == 1.0
     assert {"token_f1", "rouge_l", "tokens_per_s"} <= set(report["variants"]["tuned"])
+    margin = report["f1_margins"]["tuned - base"]  # paired: the same 2 questions for both
+    assert margin["n"] == 2 and margin["ci"][0] <= margin["mean"] <= margin["ci"][1]
+    assert set(report["f1_margins"]) == {"tuned - base", "distilled - tuned", "tuned - extractivo"}
 
 
 def test_prepare_loads_every_variant_and_reports_a_broken_one(tiny_models, tmp_path, capsys):

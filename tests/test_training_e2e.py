@@ -111,6 +111,9 @@ def test_pipeline_end_to_end_on_the_tiny_profile(tmp_path):
     card = (out / "tuned" / "README.md").read_text()
     assert "Evaluation" in card and "copy_accuracy" in card
     assert "distilled_speedup" in report["bars"]
+    margin = report["bars"]["tuned_vs_base_f1"]
+    assert margin["n"] == len(report["variants"]["tuned"]["f1_per_question"]) == report["held_out_questions"]
+    assert margin["ci"][0] <= margin["mean"] <= margin["ci"][1] and isinstance(margin["clear"], bool)
     # --resume skips what is done
     again = run_module("training.pipeline", "--profile", "tiny", "--out", str(out), "--resume",
                        f"evaluate.index={tmp_path / 'index'}")

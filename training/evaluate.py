@@ -8,6 +8,8 @@ Per variant (untrained = the base architecture with random weights, for perplexi
 - answer token F1 and ROUGE-L on the held-out instruction questions, answered as the app answers them:
   passages retrieved from the index, the chat prompt (few-shot for base), greedy decoding;
 - share of answers whose citations are valid (at least one `[n]`, all within the passages given);
+- tuned vs base: the mean per-question F1 difference with its 95 % paired-bootstrap interval (`bars`), so a
+  margin is called clear only when the interval lies above zero;
 - generation speed on this machine: tokens/s over a fixed number of forced new tokens, time to first token;
 - parameters and size on disk.
 
@@ -38,7 +40,7 @@ from .artifacts import (
 )
 from .config import PipelineConfig, cli, load_config, stage_parser
 from .instruct import load_examples
-from .metrics import answer_text, rouge_l, token_f1
+from .metrics import answer_text, paired_difference, rouge_l, token_f1
 from .pretrain import build_data, copy_accuracy, heldout_loss
 from .prompts import (
     FEW_SHOT_STOP,
@@ -115,7 +117,8 @@ def answer_quality(v: Variant, questions: list[dict], index, k: int, max_chars: 
         if len(samples) < 3:
             samples.append({"question": q["question"], "answer": text, "reference": q["reference"]})
     return {"answer_f1": round(statistics.mean(f1s), 4), "rouge_l": round(statistics.mean(rouges), 4),
-            "valid_citations": round(sum(valid) / len(valid), 4), "questions": len(questions), "samples": samples}
+            "valid_citations": round(sum(valid) / len(valid), 4), "questions": len(questions), "samples": samples,
+            "f1_per_question": [round(f, 4) for f in f1s]}
 
 
 def speed(v: Variant, inputs: dict, new_tokens: int, repeats: int = 5) -> dict:
@@ -200,6 +203,8 @@ def bars(rows: dict) -> dict:
         out["base_ppl_below_untrained"] = rows["base"]["perplexity"] < rows["untrained"]["perplexity"]
     if {"base", "tuned"} <= rows.keys():
         out["tuned_f1_minus_base_f1"] = round(rows["tuned"]["answer_f1"] - rows["base"]["answer_f1"], 4)
+        margin = paired_difference(rows["tuned"]["f1_per_question"], rows["base"]["f1_per_question"])
+        out["tuned_vs_base_f1"] = {**margin.to_dict(), "clear": margin.clear}
     if {"tuned", "distilled"} <= rows.keys():
         out["distilled_speedup"] = round(rows["distilled"]["tokens_per_s"] / rows["tuned"]["tokens_per_s"], 2)
         out["distilled_f1_share"] = round(rows["distilled"]["answer_f1"] / max(1e-9, rows["tuned"]["answer_f1"]), 3)
