@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from assistant.engine import Engine
-from assistant.model_info import curves, read_card, read_metrics, read_report
+from assistant.model_info import curves, describe_margin, read_card, read_metrics, read_report
 from assistant.registry import TRAIN_COMMAND, VARIANTS
 
 
@@ -28,7 +28,11 @@ def report_table(models_dir: Path) -> None:
     if not report.get("variants"):
         st.caption(f"Sin informe de evaluación (`{models_dir / 'report.json'}`); lo escribe `{TRAIN_COMMAND}`.")
         return
-    st.dataframe(pd.DataFrame(report["variants"]).T)
+    # per-question scores and sample answers are for the JSON reader, not for a table cell
+    rows = {name: {k: v for k, v in row.items() if not isinstance(v, list)} for name, row in report["variants"].items()}
+    st.dataframe(pd.DataFrame(rows).T)
+    if margin := report.get("bars", {}).get("tuned_vs_base_f1"):
+        st.markdown(describe_margin(margin))
     extra = {k: v for k, v in report.items() if k != "variants" and not isinstance(v, dict | list)}
     if extra:
         st.caption(" · ".join(f"{k}: {v}" for k, v in extra.items()))

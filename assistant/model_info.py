@@ -43,3 +43,13 @@ def read_report(models_dir: Path) -> dict:
 def read_card(model_dir: Path) -> str:
     path = model_dir / "README.md"
     return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def describe_margin(margin: dict) -> str:
+    """The report's tuned-vs-base F1 margin (`bars.tuned_vs_base_f1`) as one sentence for students."""
+    low, high = margin["ci"]
+    verdict = ("el intervalo queda por encima de cero: la mejora no se explica por las preguntas elegidas."
+               if low > 0 else "el intervalo incluye el cero o queda por debajo: con estas preguntas, la "
+               "diferencia puede ser ruido.")
+    return (f"**tuned − base**: F1 {margin['mean']:+.3f} (IC {margin.get('confidence', 0.95):.0%}: "
+            f"[{low:+.3f}, {high:+.3f}], {margin['n']} preguntas, bootstrap pareado); {verdict}")

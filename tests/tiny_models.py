@@ -22,6 +22,7 @@ def make_tiny_models(out: Path, vocab_size: int = 512) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from training.evaluate import bars
     from training.tokenizer import train_tokenizer
 
     texts = [p.read_text(encoding="utf-8") for p in sorted(COURSE.rglob("*.md"))]
@@ -41,8 +42,10 @@ def make_tiny_models(out: Path, vocab_size: int = 512) -> Path:
         (d / "README.md").write_text(f"# {name}\n\nModelo de prueba ({spec['description']})\n", encoding="utf-8")
         (d / "training_config.json").write_text(json.dumps({"layers": spec["layers"]}), encoding="utf-8")
         (d / "metrics.jsonl").write_text(_metrics(), encoding="utf-8")
-    report = {"variants": {n: {"perplexity": 500.0 - 10 * i, "answer_f1": 0.1 * i, "tokens_per_s": 100.0 * (i + 1)}
+    report = {"variants": {n: {"perplexity": 500.0 - 10 * i, "answer_f1": 0.1 * i, "tokens_per_s": 100.0 * (i + 1),
+                               "f1_per_question": [0.1 * i + d for d in (0.1, 0.12, 0.08)]}
                            for i, n in enumerate(VARIANTS)}, "machine": "test"}
+    report["bars"] = bars(report["variants"])  # what training.evaluate writes, from these rows
     (out / "report.json").write_text(json.dumps(report), encoding="utf-8")
     return out
 
