@@ -149,7 +149,9 @@ def print_answer(answer: Answer, streamed: bool = False) -> None:
 # ---------------------------------------------------------------------------- evaluate / bench
 
 def cmd_evaluate(args, settings: DecodingSettings) -> int:
-    from .evaluation import evaluate, format_scores, margins, read_qa
+    from training.metrics import read_qa
+
+    from .evaluation import evaluate, format_scores, margins
 
     try:
         qa = read_qa(args.qa, args.limit)

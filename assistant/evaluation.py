@@ -8,11 +8,14 @@ difference with its bootstrap interval.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from training.metrics import PairedDifference, paired_difference, rouge_l, token_f1  # as training.evaluate
+from training.metrics import (  # the same scores training.evaluate reports
+    PairedDifference,
+    paired_difference,
+    rouge_l,
+    token_f1,
+)
 
 from .answer import Answer, extractive_answer
 from .engine import Engine
@@ -60,19 +63,6 @@ class VariantScore:
         d.pop("_speeds")
         d.pop("f1s")
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
-
-
-def read_qa(path: str | Path, limit: int | None = None) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if "question" not in row or "answer" not in row:
-                raise ValueError(f"{path}:{i}: each line needs \"question\" and \"answer\"")
-            rows.append(row)
-    return rows[:limit] if limit else rows
 
 
 def evaluate(engine: Engine, qa: list[dict], settings: DecodingSettings | None = None, k: int = 5,

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import COURSE, write
+from conftest import COURSE, DATA, write
 from transformers import LlamaForCausalLM
 
 from training import distill, instruct, loop, pretrain, tokenizer
@@ -60,6 +60,19 @@ def _re(text: str) -> str:
     import re
 
     return re.escape(text)
+
+
+def test_dev_questions_are_read_as_references_and_a_wrong_path_is_named(tmp_path):
+    from training.evaluate import dev_questions
+
+    rows = dev_questions(str(DATA / "qa_course.jsonl"), 4)
+    assert len(rows) == 4 and set(rows[0]) == {"question", "reference"} and rows[0]["reference"]
+    assert dev_questions("", 0) == []
+    with pytest.raises(ConfigError, match=r"evaluate\.qa: question file not found: .*nope\.jsonl"):
+        dev_questions(str(tmp_path / "nope.jsonl"), 0)
+    bad = write(tmp_path / "bad.jsonl", '{"question": "¿Qué es LoRA?"}\n')
+    with pytest.raises(ConfigError, match=r"bad\.jsonl:1: each line needs"):
+        dev_questions(str(bad), 0)
 
 
 def test_unknown_profile_lists_the_shipped_ones():

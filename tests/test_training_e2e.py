@@ -114,6 +114,7 @@ def test_pipeline_end_to_end_on_the_tiny_profile(tmp_path):
     margin = report["bars"]["tuned_vs_base_f1"]
     assert margin["n"] == len(report["variants"]["tuned"]["f1_per_question"]) == report["held_out_questions"]
     assert margin["ci"][0] <= margin["mean"] <= margin["ci"][1] and isinstance(margin["clear"], bool)
+    assert report["bars"]["tuned_vs_base_dev_f1"]["n"] == report["variants"]["tuned"]["dev_questions"] == 3
     # --resume skips what is done
     again = run_module("training.pipeline", "--profile", "tiny", "--out", str(out), "--resume",
                        f"evaluate.index={tmp_path / 'index'}")

@@ -8,6 +8,7 @@ Per variant (untrained = the base architecture with random weights, for perplexi
 - answer token F1 and ROUGE-L on the held-out instruction questions, answered as the app answers them:
   passages retrieved from the index, the chat prompt (few-shot for base), greedy decoding;
 - share of answers whose citations are valid (at least one `[n]`, all within the passages given);
+- the same answer scores on people-written dev questions (`evaluate.qa`, `dev_*` columns), when configured;
 - tuned vs base: the mean per-question F1 difference with its 95 % paired-bootstrap interval (`bars`), so a
   margin is called clear only when the interval lies above zero;
 - generation speed on this machine: tokens/s over a fixed number of forced new tokens, time to first token;
@@ -38,9 +39,9 @@ from .artifacts import (
     smollm2_gguf,
     write_json,
 )
-from .config import PipelineConfig, cli, load_config, stage_parser
+from .config import ConfigError, PipelineConfig, cli, load_config, stage_parser
 from .instruct import load_examples
-from .metrics import answer_text, paired_difference, rouge_l, token_f1
+from .metrics import answer_text, paired_difference, read_qa, rouge_l, token_f1
 from .pretrain import build_data, copy_accuracy, heldout_loss
 from .prompts import (
     FEW_SHOT_STOP,
@@ -137,6 +138,20 @@ def speed(v: Variant, inputs: dict, new_tokens: int, repeats: int = 5) -> dict:
             "prompt_tokens": int(inputs["input_ids"].shape[1])}
 
 
+DEV_KEYS = ("answer_f1", "rouge_l", "valid_citations", "questions", "f1_per_question")
+
+
+def dev_questions(path: str, limit: int) -> list[dict]:
+    """People-written {"question", "answer"} lines as the rows `answer_quality` scores ([] when unset)."""
+    if not path:
+        return []
+    try:
+        rows = read_qa(path, limit or None)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"evaluate.qa: {exc}") from exc
+    return [{"question": r["question"], "reference": r["answer"]} for r in rows]
+
+
 def held_out_questions(out: Path, limit: int) -> list[dict]:
     rows = [e for e in load_examples(out / "data" / "held_out.jsonl") if e["kind"] == "rag"]
     return rows[:limit]
@@ -145,6 +160,7 @@ def held_out_questions(out: Path, limit: int) -> list[dict]:
 def run(cfg: PipelineConfig, out: Path, reference: bool = False) -> dict:
     torch.manual_seed(0)
     ec, ic = cfg.evaluate, cfg.instruct
+    dev = dev_questions(ec.qa, ec.qa_limit)  # a wrong path fails here, before any model is loaded
     base_dir = require(out / "base", "python -m training.pretrain")
     variants = [load_variant("base", base_dir, "few-shot")]
     for name in ("tuned", "distilled"):
@@ -177,6 +193,9 @@ def run(cfg: PipelineConfig, out: Path, reference: bool = False) -> dict:
             row["perplexity"] = _ppl(v.model, data.held_out)
             row["copy_accuracy"] = copy_accuracy(v.model, data.held_out)
         row.update(answer_quality(v, questions, index, ic.num_passages, ic.max_passage_chars, ec.max_new_tokens))
+        if dev:
+            scores = answer_quality(v, dev, index, ic.num_passages, ic.max_passage_chars, ec.max_new_tokens)
+            row.update({f"dev_{k}": scores[k] for k in DEV_KEYS})
         inputs = prompt_ids(v, speed_prompt, speed_passages, ic.max_passage_chars)
         row.update(speed(v, inputs, ec.speed_tokens))
         row["eval_s"] = round(time.perf_counter() - t0, 1)
@@ -203,8 +222,11 @@ def bars(rows: dict) -> dict:
         out["base_ppl_below_untrained"] = rows["base"]["perplexity"] < rows["untrained"]["perplexity"]
     if {"base", "tuned"} <= rows.keys():
         out["tuned_f1_minus_base_f1"] = round(rows["tuned"]["answer_f1"] - rows["base"]["answer_f1"], 4)
-        margin = paired_difference(rows["tuned"]["f1_per_question"], rows["base"]["f1_per_question"])
-        out["tuned_vs_base_f1"] = {**margin.to_dict(), "clear": margin.clear}
+        for prefix in ("", "dev_"):
+            if f"{prefix}f1_per_question" in rows["tuned"]:
+                margin = paired_difference(rows["tuned"][f"{prefix}f1_per_question"],
+                                           rows["base"][f"{prefix}f1_per_question"])
+                out[f"tuned_vs_base_{prefix}f1"] = {**margin.to_dict(), "clear": margin.clear}
     if {"tuned", "distilled"} <= rows.keys():
         out["distilled_speedup"] = round(rows["distilled"]["tokens_per_s"] / rows["tuned"]["tokens_per_s"], 2)
         out["distilled_f1_share"] = round(rows["distilled"]["answer_f1"] / max(1e-9, rows["tuned"]["answer_f1"]), 3)
@@ -212,8 +234,8 @@ def bars(rows: dict) -> dict:
 
 
 def format_report(report: dict) -> str:
-    cols = ["perplexity", "copy_accuracy", "answer_f1", "rouge_l", "valid_citations", "tokens_per_s", "ttft_s",
-            "parameters", "size_mb"]
+    cols = ["perplexity", "copy_accuracy", "answer_f1", "rouge_l", "valid_citations", "dev_answer_f1", "tokens_per_s",
+            "ttft_s", "parameters", "size_mb"]
     lines = ["variant    " + " ".join(f"{c:>15}" for c in cols)]
     for name, row in report["variants"].items():
         cells = [row.get(c) for c in cols]
@@ -232,8 +254,8 @@ def _machine() -> str:
 def _append_card(path: Path, row: dict, machine: str) -> None:
     card = path / "README.md"
     text = card.read_text(encoding="utf-8").split("\n## Evaluation")[0].rstrip() + "\n"
-    keys = ["perplexity", "copy_accuracy", "answer_f1", "rouge_l", "valid_citations", "tokens_per_s", "ttft_s",
-            "size_mb"]
+    keys = ["perplexity", "copy_accuracy", "answer_f1", "rouge_l", "valid_citations", "dev_answer_f1",
+            "dev_rouge_l", "tokens_per_s", "ttft_s", "size_mb"]
     text += "\n## Evaluation\n\n`python -m training.evaluate` on " + machine + ":\n\n| metric | value |\n| --- | --- |\n"
     text += "".join(f"| {k} | {row[k]} |\n" for k in keys if k in row)
     card.write_text(text, encoding="utf-8")

@@ -1,15 +1,18 @@
 """Answer-quality metrics: SQuAD-style token F1 and ROUGE-L (Google's `rouge-score`), both on Spanish
 tokens with accents folded, punctuation and citation marks `[n]` dropped; and the paired bootstrap that
-says whether one model's mean score beats another's by more than the choice of questions explains."""
+says whether one model's mean score beats another's by more than the choice of questions explains; and the
+reader of the question files they are computed on."""
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from rouge_score import rouge_scorer
@@ -107,3 +110,25 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
             ci = bootstrap((diffs,), np.mean, n_resamples=resamples, confidence_level=confidence,
                            method="percentile", rng=np.random.default_rng(seed)).confidence_interval
     return PairedDifference(mean, float(ci.low), float(ci.high), len(diffs), confidence)
+
+
+def read_qa(path: str | Path, limit: int | None = None) -> list[dict]:
+    """JSON lines with at least {"question": ..., "answer": ...} (the reference answer), in file order."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"question file not found: {path}")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{i}: not JSON ({exc})") from exc
+            if not isinstance(row, dict) or "question" not in row or "answer" not in row:
+                raise ValueError(f"{path}:{i}: each line needs \"question\" and \"answer\"")
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no questions")
+    return rows[:limit] if limit else rows
