@@ -336,6 +336,30 @@ def test_kd_loss_is_zero_for_identical_logits_and_positive_otherwise():
     assert only_kd.item() == pytest.approx(9.0 * kl3.item(), rel=1e-5)
 
 
+def test_sequence_kd_answers_are_the_teachers_own_greedy_answers(tuned_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tuned_dir / "tuned")
+    teacher = AutoModelForCausalLM.from_pretrained(tuned_dir / "tuned").eval()
+    examples = instruct.load_examples(tuned_dir / "data" / "train.jsonl")[:4]
+    blank = [i for i in range(len(tok)) if not tok.decode([i]).strip()]
+    # A teacher that can only say blanks gives no training example:
+    teacher.generation_config.suppress_tokens = [i for i in range(len(tok)) if i not in set(blank)]
+    assert distill.teacher_answers(teacher, tok, examples, "cpu", max_new_tokens=4, show_progress=False) == []
+    # one that can neither stop nor write blanks answers every prompt.
+    teacher.generation_config.suppress_tokens = blank
+    generated = distill.teacher_answers(teacher, tok, examples, torch.device("cpu"), max_new_tokens=12,
+                                        show_progress=False)
+    assert len(generated) == len(examples) and all(g["kind"].endswith("+teacher") for g in generated)
+    by_prompt = {str(e["messages"]): e for e in examples}
+    assert all(str(g["messages"]) in by_prompt for g in generated)  # same prompts, the teacher's answers
+    # Greedy answers are the teacher's most likely tokens: it finds them far likelier than the references.
+    own = [instruct.encode(g, tok) for g in generated]
+    refs = [instruct.encode(by_prompt[str(g["messages"])], tok) for g in generated]
+    pad = tok.pad_token_id
+    assert instruct.answer_loss(teacher, own, pad, "cpu") < instruct.answer_loss(teacher, refs, pad, "cpu")
+
+
 def test_student_starts_from_evenly_spaced_teacher_layers(tuned_dir):
     from transformers import AutoModelForCausalLM
 

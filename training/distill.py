@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from . import loop
@@ -70,10 +71,11 @@ def make_student(teacher: LlamaForCausalLM, num_layers: int) -> LlamaForCausalLM
     return student
 
 
-def teacher_answers(teacher, tokenizer, examples: list[dict], device, max_new_tokens: int = 96) -> list[dict]:
+def teacher_answers(teacher, tokenizer, examples: list[dict], device, max_new_tokens: int = 96,
+                    show_progress: bool = True) -> list[dict]:
     """Sequence-level KD data: the same prompts, answered by the teacher (greedy)."""
     out = []
-    for ex in examples:
+    for ex in tqdm(examples, desc="distill: teacher answers", disable=not show_progress, dynamic_ncols=True):
         prompt = tokenizer.apply_chat_template(ex["messages"], add_generation_prompt=True, return_tensors="pt",
                                                return_dict=True)
         with torch.no_grad():
@@ -98,7 +100,7 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     train_ex = load_examples(out / "data" / "train.jsonl")
     held_ex = load_examples(out / "data" / "held_out.jsonl")
     if dc.sequence_kd:
-        train_ex = train_ex + teacher_answers(teacher, tokenizer, train_ex, rt.device)
+        train_ex = train_ex + teacher_answers(teacher, tokenizer, train_ex, rt.device, show_progress=rt.is_main)
     train_rows = [r for r in (encode(e, tokenizer, cfg.instruct.max_length) for e in train_ex) if r]
     held_rows = [r for r in (encode(e, tokenizer, cfg.instruct.max_length) for e in held_ex) if r]
     torch.manual_seed(dc.optim.seed)
