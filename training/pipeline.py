@@ -3,11 +3,14 @@
     python -m training.pipeline --profile cpu-demo|gpu [--out artifacts/models] [--resume] [key=value ...]
 
 With `--resume`, finished stages (their output published) are skipped and an interrupted one continues
-from its last checkpoint. `<out>/pipeline.json` records each stage's wall time.
+from its last checkpoint. A finished stage whose product was made with other settings of the config
+sections it reads (say `distill.alpha` changed) runs again, and so does every stage after one that ran.
+`<out>/pipeline.json` records each stage's wall time.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -29,23 +32,52 @@ STAGES = [
 ]
 
 
+# The config sections each checkpoint is made from (`runtime` is left out: a device or dtype changes how
+# fast, not what).
+INPUTS = {"tokenizer": ("corpus", "tokenizer"),
+          "base": ("corpus", "tokenizer", "pretrain"),
+          "tuned": ("corpus", "tokenizer", "pretrain", "instruct"),
+          "distilled": ("corpus", "tokenizer", "pretrain", "instruct", "distill")}
+
+
 def _done(out: Path, product: str) -> bool:
     path = out / product
     return path.is_file() or (path / "tokenizer.json").exists()
 
 
+def changed_sections(cfg, out: Path, product: str) -> list[str]:
+    """The config sections whose values differ from those `product` was made with (its saved
+    `training_config.json`); [] when they match or nothing was saved."""
+    saved_path = out / product / "training_config.json"
+    if product not in INPUTS or not saved_path.is_file():
+        return []
+    saved = json.loads(saved_path.read_text(encoding="utf-8")).get("config", {})
+    now = json.loads(json.dumps(cfg.to_dict()))  # tuples as lists, as they were saved
+    return [s for s in INPUTS[product] if saved.get(s) != now.get(s)]
+
+
 def run(cfg, out: Path, resume: bool = False) -> dict:
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
+    upstream_ran = False  # once a stage has run, every later one runs from scratch: its input changed
     for stage, product, fn in STAGES:
         if stage == "tokenizer" and cfg.pretrain.init_from:
             log.info("pipeline: tokenizer skipped: pretraining starts from %s, with its own", cfg.pretrain.init_from)
             continue
-        if resume and _done(out, product):
-            log.info("pipeline: %s already done (%s); skipping", stage, out / product)
-            continue
+        changed: list[str] = []
+        if resume and not upstream_ran and _done(out, product):
+            changed = changed_sections(cfg, out, product)
+            if not changed:
+                log.info("pipeline: %s already done (%s); skipping", stage, out / product)
+                continue
+            log.warning("pipeline: %s was made with other %s settings; running it again from scratch", stage,
+                        "/".join(changed))
+        # Only the first stage to run may continue from its checkpoint (an interrupted run); a stale or
+        # downstream stage must not pick up the final checkpoint of the run it replaces.
+        stage_resume = resume and not upstream_ran and not changed
+        upstream_ran = True
         t0 = time.perf_counter()
-        fn(cfg, out, resume)
+        fn(cfg, out, stage_resume)
         timings[stage] = round(time.perf_counter() - t0, 1)
         log.info("pipeline: %s took %.1f s", stage, timings[stage])
     timings["total"] = round(time.perf_counter() - t_all, 1)
