@@ -116,8 +116,9 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
 
     def loss_fn(model, batch: dict) -> loop.StepResult:
         with torch.no_grad():
-            t_logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        s_logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            t_logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                               use_cache=False).logits
+        s_logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
         loss, _, _ = kd_loss(s_logits, t_logits, batch["labels"], dc.alpha, dc.temperature)
         return loop.StepResult(loss, int(batch["attention_mask"].sum()))
 

@@ -56,7 +56,8 @@ def collate(rows: list[dict], pad_id: int) -> dict:
 
 
 def sft_loss(model, batch: dict) -> loop.StepResult:
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
+                use_cache=False)
     return loop.StepResult(out.loss, int(batch["attention_mask"].sum()))
 
 
@@ -67,7 +68,7 @@ def answer_loss(model, rows: list[dict], pad_id: int, device, batch_size: int = 
         for i in range(0, len(rows), batch_size):
             b = {k: v.to(device) for k, v in collate(rows[i:i + batch_size], pad_id).items()}
             n = int((b["labels"][:, 1:] != IGNORE).sum())
-            total += model(**b).loss.float().item() * n
+            total += model(**b, use_cache=False).loss.float().item() * n
             count += n
     return total / max(1, count)
 
