@@ -139,7 +139,7 @@ def copy_accuracy(model, blocks: torch.Tensor, n: int = 16, seed: int = 1234) ->
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        predicted = model(input_ids=probe, use_cache=False).logits[:, :-1].argmax(-1)
+        predicted = model(input_ids=probe).logits[:, :-1].argmax(-1)
     model.train(was_training)
     half = probe.shape[1] // 2
     return round((predicted[:, half:] == probe[:, half + 1:]).float().mean().item(), 4)
