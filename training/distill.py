@@ -28,7 +28,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 from . import loop
 from .artifacts import publish, require, work_dir, write_variant
 from .config import PipelineConfig, cli, load_config, save_resolved, stage_parser
-from .instruct import IGNORE, answer_loss, collate, encode, load_examples
+from .instruct import IGNORE, answer_logits, answer_loss, answer_window, collate, encode, load_examples
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,34 @@ def teacher_answers(teacher, tokenizer, examples: list[dict], device, max_new_to
     return out
 
 
+def teacher_logits(teacher, rows: list[dict], pad_id: int, device, batch_size: int = 8) -> list[torch.Tensor]:
+    """The teacher's logits for each row's answer tokens, (answer tokens, vocab) per row, on the CPU.
+
+    The teacher is frozen, so they are computed once instead of in every step: the cpu-demo student sees each
+    example about four times, and the teacher's forward pass was the larger half of a step."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(rows), batch_size):
+            chunk = rows[i:i + batch_size]
+            logits, _ = answer_logits(teacher, {k: v.to(device) for k, v in collate(chunk, pad_id).items()})
+            for j, r in enumerate(chunk):
+                n = int((r["labels"] != IGNORE).sum())  # the answer: the row's last n tokens (left padding)
+                out.append(logits[j, -n - 1:-1].float().cpu())  # the positions that predict them
+    return out
+
+
+def collate_with_teacher(rows: list[dict], pad_id: int) -> dict:
+    """`collate`, plus `teacher_logits` (B, K, V) laid out like `answer_logits`' window (zeros elsewhere)."""
+    batch = collate(rows, pad_id)
+    k = answer_window(batch["labels"])
+    t = torch.zeros(len(rows), k, rows[0]["teacher"].shape[-1])
+    for i, r in enumerate(rows):
+        n = len(r["teacher"])
+        t[i, k - n - 1:k - 1] = r["teacher"]
+    batch["teacher_logits"] = t
+    return batch
+
+
 def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     rt = loop.setup_runtime(cfg.runtime)
     dc = cfg.distill
@@ -115,18 +143,17 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     pad = tokenizer.pad_token_id
 
     def loss_fn(model, batch: dict) -> loop.StepResult:
-        with torch.no_grad():
-            t_logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                               use_cache=False).logits
-        s_logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
-        loss, _, _ = kd_loss(s_logits, t_logits, batch["labels"], dc.alpha, dc.temperature)
+        s_logits, labels = answer_logits(model, batch)
+        loss, _, _ = kd_loss(s_logits, batch["teacher_logits"], labels, dc.alpha, dc.temperature)
         return loop.StepResult(loss, int(batch["attention_mask"].sum()))
 
     def evaluate(m) -> dict:
         loss = answer_loss(m, held_rows, pad, rt.device)
         return {"eval_loss": round(loss, 5), "eval_ppl": round(math.exp(min(loss, 50)), 3)}
 
-    state = loop.train(student, train_rows, lambda rows: collate(rows, pad), loss_fn, dc.optim, rt, wd,
+    soft = teacher_logits(teacher, train_rows, pad, rt.device)
+    train_rows = [{**r, "teacher": t} for r, t in zip(train_rows, soft, strict=True)]
+    state = loop.train(student, train_rows, lambda rows: collate_with_teacher(rows, pad), loss_fn, dc.optim, rt, wd,
                        resume=resume, eval_fn=evaluate if held_rows else None, desc="distill")
     if not rt.is_main:
         return out / "distilled"
