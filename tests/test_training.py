@@ -300,6 +300,37 @@ def test_encode_masks_the_prompt_and_ends_with_eos(tuned_dir):
     assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
 
 
+def test_left_padded_answer_window_loss_equals_each_example_scored_alone(tuned_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tuned_dir / "tuned")
+    model = AutoModelForCausalLM.from_pretrained(tuned_dir / "tuned").eval()
+    rows = [instruct.encode(e, tok) for e in instruct.load_examples(tuned_dir / "data" / "train.jsonl")[:6]]
+    assert len({len(r["input_ids"]) for r in rows}) > 1  # the batch needs padding
+    with torch.no_grad():
+        alone = [(model(input_ids=r["input_ids"][None], labels=r["labels"][None]).loss.item(),
+                  int((r["labels"][1:] != instruct.IGNORE).sum())) for r in rows]
+        batch = instruct.collate(rows, tok.pad_token_id)
+        logits, labels = instruct.answer_logits(model, batch)
+        window = instruct.causal_ce(logits, labels).item()
+    assert batch["attention_mask"][:, -1].all()  # left padding: every row ends at the last position
+    assert logits.shape[1] < batch["input_ids"].shape[1]  # the prompt's logits were never computed
+    expected = sum(loss * n for loss, n in alone) / sum(n for _, n in alone)
+    assert window == pytest.approx(expected, rel=1e-4)
+
+
+def test_batched_greedy_answers_are_the_one_at_a_time_answers(tuned_dir):
+    from training import evaluate
+
+    questions = [e for e in instruct.load_examples(tuned_dir / "data" / "train.jsonl") if e["kind"] == "rag"][:4]
+    for name, style in (("base", "few-shot"), ("tuned", "chat")):
+        v = evaluate.load_variant(name, tuned_dir / name, style)
+        v.model.double()  # no float-rounding ties between the padded and the unpadded matmuls
+        prompts = [evaluate.prompt_text(v, q["question"], [], 200) for q in questions]
+        one_by_one = [evaluate.generate(v, evaluate.prompt_ids(v, q["question"], [], 200), 12)[0] for q in questions]
+        assert evaluate.generate_batch(v, prompts, 12) == one_by_one
+
+
 def test_lora_trains_only_the_adapter_and_merges_exactly(tuned_dir):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -334,6 +365,26 @@ def test_kd_loss_is_zero_for_identical_logits_and_positive_otherwise():
     assert kl2.item() > 0
     only_kd, _, kl3 = distill.kd_loss(logits, logits + torch.randn(2, 6, 11), labels, alpha=1.0, temperature=3.0)
     assert only_kd.item() == pytest.approx(9.0 * kl3.item(), rel=1e-5)
+
+
+def test_cached_teacher_logits_give_the_loss_of_a_teacher_run_in_the_step(tuned_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tuned_dir / "tuned")
+    teacher = AutoModelForCausalLM.from_pretrained(tuned_dir / "tuned").eval()
+    student = distill.make_student(teacher, 1).eval()
+    rows = [instruct.encode(e, tok) for e in instruct.load_examples(tuned_dir / "data" / "train.jsonl")[:7]]
+    soft = distill.teacher_logits(teacher, rows, tok.pad_token_id, "cpu", batch_size=3)
+    assert [len(t) for t in soft] == [int((r["labels"] != instruct.IGNORE).sum()) for r in rows]
+    batch = distill.collate_with_teacher([{**r, "teacher": t} for r, t in zip(rows[2:6], soft[2:6])],
+                                         tok.pad_token_id)  # another batching than the cache's
+    with torch.no_grad():
+        s_logits, labels = instruct.answer_logits(student, batch)
+        t_logits, _ = instruct.answer_logits(teacher, batch)
+        cached = distill.kd_loss(s_logits, batch["teacher_logits"], labels, alpha=0.9, temperature=2.0)[0]
+        live = distill.kd_loss(s_logits, t_logits, labels, alpha=0.9, temperature=2.0)[0]
+    assert cached.item() == pytest.approx(live.item(), rel=1e-4)
+    assert cached.item() > 0
 
 
 def test_sequence_kd_answers_are_the_teachers_own_greedy_answers(tuned_dir):

@@ -82,34 +82,56 @@ def reference_variant(cache: Path) -> Variant | None:
     return load_variant("reference", cache, "chat")
 
 
-def prompt_ids(v: Variant, question: str, passages: list[PromptPassage], max_chars: int) -> dict:
+def prompt_text(v: Variant, question: str, passages: list[PromptPassage], max_chars: int) -> str:
     if v.prompt_style == "few-shot":
-        text = few_shot_prompt(question, passages, max_passage_chars=max_chars)
-        return v.tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        return few_shot_prompt(question, passages, max_passage_chars=max_chars)
     msgs = chat_messages(question, passages, max_passage_chars=max_chars)
-    return v.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
-                                           return_dict=True)
+    return v.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 
 
-def generate(v: Variant, inputs: dict, max_new_tokens: int, forced: bool = False) -> tuple[str, int]:
+def prompt_ids(v: Variant, question: str, passages: list[PromptPassage], max_chars: int) -> dict:
+    # The chat template's text already holds its special tokens, as `training.instruct.encode` tokenizes it.
+    return v.tokenizer(prompt_text(v, question, passages, max_chars), return_tensors="pt", add_special_tokens=False)
+
+
+def _generate_kwargs(v: Variant, max_new_tokens: int, forced: bool) -> dict:
     kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False,
               "pad_token_id": v.tokenizer.pad_token_id or v.tokenizer.eos_token_id}
     if forced:
         kwargs["min_new_tokens"] = max_new_tokens
     elif v.prompt_style == "few-shot":
         kwargs.update(stop_strings=[FEW_SHOT_STOP], tokenizer=v.tokenizer)
+    return kwargs
+
+
+def generate(v: Variant, inputs: dict, max_new_tokens: int, forced: bool = False) -> tuple[str, int]:
     with torch.no_grad():
-        out = v.model.generate(**inputs, **kwargs)
+        out = v.model.generate(**inputs, **_generate_kwargs(v, max_new_tokens, forced))
     new = out[0, inputs["input_ids"].shape[1]:]
     text = v.tokenizer.decode(new, skip_special_tokens=True)
     return text.split(FEW_SHOT_STOP)[0].strip(), len(new)
 
 
-def answer_quality(v: Variant, questions: list[dict], index, k: int, max_chars: int, max_new: int) -> dict:
+def generate_batch(v: Variant, prompts: list[str], max_new_tokens: int) -> list[str]:
+    """Greedy answers to `prompts`, left-padded into one batch: the same answers as one at a time (up to
+    float rounding in the padded matmuls), several times faster on a CPU."""
+    inputs = v.tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    with torch.no_grad():
+        out = v.model.generate(**inputs, **_generate_kwargs(v, max_new_tokens, forced=False))
+    texts = v.tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    return [t.split(FEW_SHOT_STOP)[0].strip() for t in texts]
+
+
+def answer_quality(v: Variant, questions: list[dict], index, k: int, max_chars: int, max_new: int,
+                   batch_size: int = 16) -> dict:
     f1s, rouges, valid, samples = [], [], [], []
-    for q in questions:
-        passages = retrieve_passages(index, q["question"], k)
-        text, _ = generate(v, prompt_ids(v, q["question"], passages, max_chars), max_new)
+    contexts = [retrieve_passages(index, q["question"], k) for q in questions]
+    texts: list[str] = []
+    for i in range(0, len(questions), batch_size):
+        prompts = [prompt_text(v, q["question"], ps, max_chars)
+                   for q, ps in zip(questions[i:i + batch_size], contexts[i:i + batch_size], strict=True)]
+        texts += generate_batch(v, prompts, max_new)
+    for q, passages, text in zip(questions, contexts, texts, strict=True):
         answer = answer_text(text)
         f1s.append(token_f1(answer, q["reference"]))
         rouges.append(rouge_l(answer, q["reference"]))
