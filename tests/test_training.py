@@ -143,6 +143,16 @@ def test_cosine_schedule_warms_up_then_decays_to_min():
     assert lrs[100] == pytest.approx(0.1)
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_on_a_cpu_that_runs_it_natively(monkeypatch, native):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    expected = torch.bfloat16 if native else torch.float32
+    assert loop.setup_runtime(RuntimeConfig(device="cpu", dtype="auto")).dtype == expected
+    assert loop.setup_runtime(RuntimeConfig(device="cpu", dtype="float32")).dtype == torch.float32
+    assert loop.setup_runtime(RuntimeConfig(device="cpu", dtype="bfloat16")).dtype == torch.bfloat16
+
+
 def test_batch_plan_is_a_pure_function_and_splits_ranks():
     one = loop.BatchPlan(n_items=10, micro_batch=4, grad_accum=1, world=1, seed=3)
     two = loop.BatchPlan(n_items=10, micro_batch=2, grad_accum=1, world=2, seed=3)

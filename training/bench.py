@@ -52,12 +52,13 @@ def trainer(cfg, data, tokenizer, steps: int, work: Path) -> float:
     model = new_model(cfg, tokenizer)
     o = cfg.pretrain.optim
     cuda = torch.cuda.is_available() and cfg.runtime.device != "cpu"
+    bf16 = loop.setup_runtime(cfg.runtime).dtype == torch.bfloat16  # the precision our loop resolves to
     args = TrainingArguments(
         output_dir=str(work), per_device_train_batch_size=o.batch_size, gradient_accumulation_steps=o.grad_accum,
         max_steps=steps, learning_rate=o.lr, lr_scheduler_type="cosine", warmup_steps=min(o.warmup_steps, steps - 1),
         weight_decay=o.weight_decay, adam_beta2=o.beta2, max_grad_norm=o.grad_clip, logging_steps=steps * 10,
         save_strategy="no", report_to=[], dataloader_num_workers=0, use_cpu=not cuda,
-        bf16=cuda and cfg.runtime.dtype != "float32", disable_tqdm=False, seed=o.seed,
+        bf16=bf16, disable_tqdm=False, seed=o.seed,
     )
     t = Trainer(model=model, args=args, train_dataset=_Blocks(data.train))
     t0 = time.perf_counter()
@@ -98,13 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         "ours_runs_s": [round(t, 2) for t in runs_ours], "trainer_runs_s": [round(t, 2) for t in runs_hf],
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() and cfg.runtime.device != "cpu"
         else f"CPU, {torch.get_num_threads()} threads",
+        "autocast": str(loop.setup_runtime(cfg.runtime).dtype).removeprefix("torch."),
     }
     pipeline = Path(args.models) / "pipeline.json"
     if pipeline.exists():
         result["pipeline"] = json.loads(pipeline.read_text())
     print(f"pretraining loop, profile {cfg.profile}, {args.steps} steps x "
           f"{cfg.pretrain.optim.batch_size * cfg.pretrain.optim.grad_accum} x {cfg.pretrain.block_size} tokens, "
-          f"{result['device']}")
+          f"{result['device']}, autocast {result['autocast']}")
     print(f"  ours              {result['ours_tokens_per_s']:>10.1f} tokens/s   (runs: "
           + ", ".join(f"{t:.2f} s" for t in runs_ours) + ")")
     print(f"  transformers      {result['trainer_tokens_per_s']:>10.1f} tokens/s   (runs: "

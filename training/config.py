@@ -103,7 +103,8 @@ class RuntimeConfig:
     device: str = "auto"
     """'auto' (cuda when present), 'cpu' or 'cuda'."""
     dtype: str = "auto"
-    """Autocast dtype: 'auto' (bfloat16 on a GPU that has it, else float32), 'float32', 'bfloat16'."""
+    """Autocast dtype: 'auto' (bfloat16 where the hardware runs it natively: a GPU that has it, a CPU with
+    AVX512-BF16 or AMX; else float32), 'float32', 'bfloat16'. Weights and checkpoints stay float32."""
     compile: bool = False
     """torch.compile the model (GPU profile)."""
     tf32: bool = True
