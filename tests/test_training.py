@@ -386,7 +386,7 @@ def test_cached_teacher_logits_give_the_loss_of_a_teacher_run_in_the_step(tuned_
     rows = [instruct.encode(e, tok) for e in instruct.load_examples(tuned_dir / "data" / "train.jsonl")[:7]]
     soft = distill.teacher_logits(teacher, rows, tok.pad_token_id, "cpu", batch_size=3)
     assert [len(t) for t in soft] == [int((r["labels"] != instruct.IGNORE).sum()) for r in rows]
-    batch = distill.collate_with_teacher([{**r, "teacher": t} for r, t in zip(rows[2:6], soft[2:6])],
+    batch = distill.collate_with_teacher([{**r, "teacher": t} for r, t in zip(rows[2:6], soft[2:6], strict=True)],
                                          tok.pad_token_id)  # another batching than the cache's
     with torch.no_grad():
         s_logits, labels = instruct.answer_logits(student, batch)
