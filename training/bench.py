@@ -36,29 +36,27 @@ class _Blocks(torch.utils.data.Dataset):
         return {"input_ids": self.blocks[i], "labels": self.blocks[i]}
 
 
-def ours(cfg, data, tokenizer, steps: int, work: Path) -> float:
+def ours(cfg, rt: loop.Runtime, data, tokenizer, steps: int, work: Path) -> float:
     model = new_model(cfg, tokenizer)
     optim = cfg.pretrain.optim.__class__(**{**cfg.pretrain.optim.__dict__, "steps": steps, "eval_every": steps * 10,
                                             "save_every": steps * 10, "log_every": steps * 10,
                                             "warmup_steps": min(cfg.pretrain.optim.warmup_steps, steps - 1)})
-    rt = loop.setup_runtime(cfg.runtime)
     t0 = time.perf_counter()
     loop.train(model, data.train, lambda rows: {"input_ids": torch.stack(rows)}, lm_loss, optim, rt, work,
                desc="ours", checkpoints=False)
     return time.perf_counter() - t0
 
 
-def trainer(cfg, data, tokenizer, steps: int, work: Path) -> float:
+def trainer(cfg, rt: loop.Runtime, data, tokenizer, steps: int, work: Path) -> float:
     model = new_model(cfg, tokenizer)
     o = cfg.pretrain.optim
-    cuda = torch.cuda.is_available() and cfg.runtime.device != "cpu"
-    bf16 = loop.setup_runtime(cfg.runtime).dtype == torch.bfloat16  # the precision our loop resolves to
+    cuda = rt.device.type == "cuda"
     args = TrainingArguments(
         output_dir=str(work), per_device_train_batch_size=o.batch_size, gradient_accumulation_steps=o.grad_accum,
         max_steps=steps, learning_rate=o.lr, lr_scheduler_type="cosine", warmup_steps=min(o.warmup_steps, steps - 1),
         weight_decay=o.weight_decay, adam_beta2=o.beta2, max_grad_norm=o.grad_clip, logging_steps=steps * 10,
         save_strategy="no", report_to=[], dataloader_num_workers=0, use_cpu=not cuda,
-        bf16=bf16, disable_tqdm=False, seed=o.seed,
+        bf16=rt.dtype == torch.bfloat16, disable_tqdm=False, seed=o.seed,
     )
     t = Trainer(model=model, args=args, train_dataset=_Blocks(data.train))
     t0 = time.perf_counter()
@@ -78,28 +76,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(profile=args.profile, overrides=args.overrides)
+    rt = loop.setup_runtime(cfg.runtime)  # both loops run in the device and precision it resolves to
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         tokenizer = AutoTokenizer.from_pretrained(train_tokenizer_stage(cfg, tmp))
         data = build_data(cfg, tokenizer)
         tokens = args.steps * cfg.pretrain.optim.batch_size * cfg.pretrain.optim.grad_accum * cfg.pretrain.block_size
-        ours(cfg, data, tokenizer, 3, tmp / "warm")  # warm-up: allocator, kernels, threads
-        trainer(cfg, data, tokenizer, 3, tmp / "warm-trainer")
+        ours(cfg, rt, data, tokenizer, 3, tmp / "warm")  # warm-up: allocator, kernels, threads
+        trainer(cfg, rt, data, tokenizer, 3, tmp / "warm-trainer")
         # In turns, best of each (as `timeit` reports): run-to-run noise on a shared machine is about 3 %,
         # as large as the difference measured, so neither loop may profit from its place in the order.
         runs_ours, runs_hf = [], []
         for r in range(args.repeats):
-            runs_ours.append(ours(cfg, data, tokenizer, args.steps, tmp / f"ours{r}"))
-            runs_hf.append(trainer(cfg, data, tokenizer, args.steps, tmp / f"trainer{r}"))
+            runs_ours.append(ours(cfg, rt, data, tokenizer, args.steps, tmp / f"ours{r}"))
+            runs_hf.append(trainer(cfg, rt, data, tokenizer, args.steps, tmp / f"trainer{r}"))
     best_ours, t_hf = min(runs_ours), min(runs_hf)
     result = {
         "profile": cfg.profile, "steps": args.steps, "tokens": tokens,
         "ours_tokens_per_s": round(tokens / best_ours, 1), "trainer_tokens_per_s": round(tokens / t_hf, 1),
         "ratio_ours_over_trainer": round(t_hf / best_ours, 3),
         "ours_runs_s": [round(t, 2) for t in runs_ours], "trainer_runs_s": [round(t, 2) for t in runs_hf],
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() and cfg.runtime.device != "cpu"
+        "device": torch.cuda.get_device_name(rt.device) if rt.device.type == "cuda"
         else f"CPU, {torch.get_num_threads()} threads",
-        "autocast": str(loop.setup_runtime(cfg.runtime).dtype).removeprefix("torch."),
+        "autocast": str(rt.dtype).removeprefix("torch."),
     }
     pipeline = Path(args.models) / "pipeline.json"
     if pipeline.exists():
