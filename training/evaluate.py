@@ -122,10 +122,10 @@ def generate_batch(v: Variant, prompts: list[str], max_new_tokens: int) -> list[
     return [t.split(FEW_SHOT_STOP)[0].strip() for t in texts]
 
 
-def answer_quality(v: Variant, questions: list[dict], index, k: int, max_chars: int, max_new: int,
-                   batch_size: int = 16) -> dict:
+def answer_quality(v: Variant, questions: list[dict], contexts: list[list[PromptPassage]], max_chars: int,
+                   max_new: int, batch_size: int = 16) -> dict:
+    """Scores of `v`'s greedy answers to `questions`, each asked with its retrieved `contexts`."""
     f1s, rouges, valid, samples = [], [], [], []
-    contexts = [retrieve_passages(index, q["question"], k) for q in questions]
     texts: list[str] = []
     for i in range(0, len(questions), batch_size):
         prompts = [prompt_text(v, q["question"], ps, max_chars)
@@ -199,6 +199,9 @@ def run(cfg: PipelineConfig, out: Path, reference: bool = False) -> dict:
         variants.append(ref)
     index = open_index(Path(ec.index), cfg.corpus.docs)
     questions = held_out_questions(out, ec.limit)
+    # Retrieved once: every variant answers with the same passages, as in the app's Comparar tab.
+    held_contexts = [retrieve_passages(index, q["question"], ic.num_passages) for q in questions]
+    dev_contexts = [retrieve_passages(index, q["question"], ic.num_passages) for q in dev]
     data = build_data(cfg, variants[0].tokenizer)
     speed_prompt = questions[0]["question"] if questions else "¿Qué es la atención?"
     speed_passages = retrieve_passages(index, speed_prompt, ic.num_passages)
@@ -219,9 +222,9 @@ def run(cfg: PipelineConfig, out: Path, reference: bool = False) -> dict:
         if v.name != "reference":
             row["perplexity"] = _ppl(v.model, data.held_out)
             row["copy_accuracy"] = copy_accuracy(v.model, data.held_out)
-        row.update(answer_quality(v, questions, index, ic.num_passages, ic.max_passage_chars, ec.max_new_tokens))
+        row.update(answer_quality(v, questions, held_contexts, ic.max_passage_chars, ec.max_new_tokens))
         if dev:
-            scores = answer_quality(v, dev, index, ic.num_passages, ic.max_passage_chars, ec.max_new_tokens)
+            scores = answer_quality(v, dev, dev_contexts, ic.max_passage_chars, ec.max_new_tokens)
             row.update({f"dev_{k}": scores[k] for k in DEV_KEYS})
         row["eval_s"] = round(time.perf_counter() - t0, 1)
         report["variants"][v.name] = row
