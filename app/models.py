@@ -31,7 +31,8 @@ def report_table(models_dir: Path) -> None:
     # per-question scores and sample answers are for the JSON reader, not for a table cell
     rows = {name: {k: v for k, v in row.items() if not isinstance(v, list)} for name, row in report["variants"].items()}
     st.dataframe(pd.DataFrame(rows).T)
-    if margin := report.get("bars", {}).get("tuned_vs_base_f1"):
+    bars = report.get("bars", {})
+    if margin := bars.get("tuned_vs_base_unseen_f1") or bars.get("tuned_vs_base_f1"):
         st.markdown(describe_margin(margin))
     extra = {k: v for k, v in report.items() if k != "variants" and not isinstance(v, dict | list)}
     if extra:

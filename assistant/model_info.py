@@ -46,7 +46,8 @@ def read_card(model_dir: Path) -> str:
 
 
 def describe_margin(margin: dict) -> str:
-    """The report's tuned-vs-base F1 margin (`bars.tuned_vs_base_f1`) as one sentence for students."""
+    """A tuned-vs-base F1 margin of the report (`bars.tuned_vs_base_unseen_f1`, or `bars.tuned_vs_base_f1` in
+    reports without dev questions) as one sentence for students."""
     low, high = margin["ci"]
     verdict = ("el intervalo queda por encima de cero: la mejora no se explica por las preguntas elegidas."
                if low > 0 else "el intervalo incluye el cero o queda por debajo: con estas preguntas, la "

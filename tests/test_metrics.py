@@ -58,3 +58,25 @@ def test_the_models_tab_sentence_says_whether_the_margin_is_clear():
     assert "F1 +0.233" in clear and "por encima de cero" in clear and "3 preguntas" in clear
     noisy = describe_margin({"mean": 0.01, "ci": [-0.02, 0.04], "n": 17})
     assert "puede ser ruido" in noisy
+
+
+def test_bars_pool_the_held_out_and_dev_questions():
+    from training.evaluate import bars
+
+    def row(held, dev, tps=100.0):
+        return {"answer_f1": sum(held) / len(held), "f1_per_question": held, "dev_f1_per_question": dev,
+                "tokens_per_s": tps, "perplexity": 10.0}
+
+    rows = {"untrained": {"perplexity": 100.0},
+            "base": row([0.1, 0.2], [0.1, 0.1, 0.1, 0.1]),
+            "tuned": row([0.2, 0.2], [0.1, 0.2, 0.3, 0.2]),
+            "distilled": row([0.1, 0.1], [0.2, 0.2, 0.2, 0.2], tps=300.0)}
+    out = bars(rows)
+    unseen = out["tuned_vs_base_unseen_f1"]
+    assert unseen["n"] == 6 and unseen["mean"] == pytest.approx(0.5 / 6, abs=1e-4)  # rounded in the report
+    assert out["tuned_vs_base_f1"]["n"] == 2 and out["tuned_vs_base_dev_f1"]["n"] == 4
+    assert out["distilled_f1_share"] == pytest.approx(0.5)  # held-out only: 0.1 / 0.2
+    assert out["distilled_unseen_f1_share"] == pytest.approx(1.0 / 1.2, abs=1e-3)  # pooled means 1.0/6, 1.2/6
+    assert out["distilled_speedup"] == 3.0 and out["base_ppl_below_untrained"] is True
+    del rows["tuned"]["dev_f1_per_question"]  # no dev questions: no dev or pooled bars
+    assert not any(k.startswith(("tuned_vs_base_dev", "tuned_vs_base_unseen", "distilled_unseen")) for k in bars(rows))
