@@ -14,7 +14,7 @@ def scores(index, qa_file):
 
 def test_sample_corpus_recall_floor(course_index):
     s = scores(course_index, "qa_course.jsonl")
-    assert s["fused"].recall_at_5 >= 0.92 and s["fused"].recall_at_1 >= 0.72
+    assert s["fused"].recall_at_5 >= 0.91 and s["fused"].recall_at_1 >= 0.65
     assert s["fused"].mrr_at_10 >= s["lexical"].mrr_at_10
     assert s["fused"].recall_at_5 > s["dense"].recall_at_5
 

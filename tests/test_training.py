@@ -222,7 +222,8 @@ def test_instruction_data_covers_review_heading_and_definition_questions():
     pairs = extract_pairs(chunks)
     origins = {p.origin for p in pairs}
     assert origins == {"review", "heading", "definition"}
-    assert sum(p.origin == "review" for p in pairs) == 25  # course/preguntas-de-repaso.md
+    # 25 in course/preguntas-de-repaso.md, 4 closing each of the seven newer notes
+    assert sum(p.origin == "review" for p in pairs) == 25 + 7 * 4
     train, held = split_pairs(pairs, 0.15, seed=0)
     assert not {p.question for p in train} & {p.question for p in held}
     examples = make_examples(pairs, chunks, num_passages=3, max_passage_chars=300, seed=0)
