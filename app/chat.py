@@ -36,4 +36,4 @@ def respond(eng: Engine, c: Controls, question: str):
     with st.spinner("Buscando y generando…"):
         stream = eng.stream(c.variant, prepared, c.settings, c.cot)
         answer = render.stream_into(st.empty(), stream)
-    return answer if answer is not None else extractive_answer(prepared.passages, prepared.notices)
+    return answer if answer is not None else extractive_answer(prepared.question.text, prepared.passages, prepared.notices)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from assistant.engine import Engine
-from assistant.model_info import curves, describe_margin, read_card, read_metrics, read_report
+from assistant.model_info import answer_rows, curves, describe_margin, read_card, read_metrics, read_report
 from assistant.registry import TRAIN_COMMAND, VARIANTS
 
 
@@ -25,18 +25,21 @@ def page(eng: Engine, models_dir: Path) -> None:
 def report_table(models_dir: Path) -> None:
     report = read_report(models_dir)
     st.subheader("Evaluación")
-    if not report.get("variants"):
-        st.caption(f"Sin informe de evaluación (`{models_dir / 'report.json'}`); lo escribe `{TRAIN_COMMAND}`.")
+    rows = answer_rows(report)
+    if not rows:
+        st.caption(f"Sin informe de evaluación (`{models_dir / 'report.json'}`); lo escriben `{TRAIN_COMMAND}` y "
+                   f"`python -m assistant evaluate --report {models_dir / 'report.json'}`.")
         return
-    # per-question scores and sample answers are for the JSON reader, not for a table cell
-    rows = {name: {k: v for k, v in row.items() if not isinstance(v, list)} for name, row in report["variants"].items()}
-    st.dataframe(pd.DataFrame(rows).T)
-    bars = report.get("bars", {})
-    if margin := bars.get("tuned_vs_base_unseen_f1") or bars.get("tuned_vs_base_f1"):
+    st.dataframe(pd.DataFrame(rows).T, width="stretch")
+    sets = report.get("answers_pooled", {}).get("sets", [])
+    if sets:
+        st.caption(f"Respuestas puntuadas con el mismo camino que el chat (preguntas: {', '.join(sets)}). "
+                   "Correcta: contiene cada dato clave de la respuesta de referencia. "
+                   "extractivo / primeras-frases: frases de los pasajes, sin modelo.")
+    if margin := report.get("answer_bars", {}).get("correct: tuned - base"):
         st.markdown(describe_margin(margin))
-    extra = {k: v for k, v in report.items() if k != "variants" and not isinstance(v, dict | list)}
-    if extra:
-        st.caption(" · ".join(f"{k}: {v}" for k, v in extra.items()))
+    if best := report.get("best_variant"):
+        st.caption(f"El chat abre con **{best}**, la variante con más respuestas correctas.")
 
 
 def variant_section(name: str, folder: Path) -> None:

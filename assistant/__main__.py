@@ -1,7 +1,7 @@
 """Command line for the same engine the app uses.
 
     python -m assistant ask [--variant V | --compare] [--cot] [decoding flags] "pregunta"
-    python -m assistant evaluate --index DIR --models DIR --qa FILE [--json] [--limit N]
+    python -m assistant evaluate --index DIR --models DIR --qa FILE [--answers FILE] [--report FILE] [--limit N]
     python -m assistant bench [--index DIR] [--models DIR]
     python -m assistant prepare [--models DIR]
 """
@@ -43,7 +43,13 @@ def parser() -> argparse.ArgumentParser:
     ask.set_defaults(func=cmd_ask)
 
     ev = sub.add_parser("evaluate", help="puntuar cada variante sobre preguntas con respuesta de referencia")
-    ev.add_argument("--qa", type=Path, required=True, help='JSON lines {"question", "answer"}')
+    ev.add_argument("--qa", type=Path, required=True, help='JSON lines {"question", "answer", "keys"}')
+    ev.add_argument("--name", help="nombre del conjunto de preguntas en el informe (por defecto: el del archivo)")
+    ev.add_argument("--answers", type=Path, help="escribir cada respuesta con sus puntuaciones (JSON lines)")
+    ev.add_argument("--report", type=Path, help="añadir los resultados a este report.json (p. ej. "
+                                                "artifacts/models/report.json; la app elige con él su variante)")
+    ev.add_argument("--variants", help="variantes separadas por comas (por defecto: todas las disponibles)")
+    ev.add_argument("--k", type=int, default=5, help="pasajes a recuperar")
     ev.add_argument("--json", action="store_true", help="resultado en JSON")
     ev.add_argument("--limit", type=int, help="solo las N primeras preguntas")
     ev.set_defaults(func=cmd_evaluate)
@@ -151,7 +157,7 @@ def print_answer(answer: Answer, streamed: bool = False) -> None:
 def cmd_evaluate(args, settings: DecodingSettings) -> int:
     from training.metrics import read_qa
 
-    from .evaluation import evaluate, format_scores, margins
+    from .evaluation import evaluate, format_scores, update_report, write_answers
 
     try:
         qa = read_qa(args.qa, args.limit)
@@ -162,15 +168,38 @@ def cmd_evaluate(args, settings: DecodingSettings) -> int:
     if engine.index is None:
         print(f"error: {engine.index_error}", file=sys.stderr)
         return 2
-    scores = evaluate(engine, qa, settings, progress=None if args.json else _progress)
+    variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
+    if missing := [v for v in variants or [] if v not in engine.variants]:
+        print(f"error: variante(s) no disponible(s): {', '.join(missing)}; hay: "
+              f"{', '.join(engine.variants) or 'ninguna'}", file=sys.stderr)
+        return 2
+    scores = evaluate(engine, qa, settings, args.k, variants, progress=None if args.json else _progress)
+    name = args.name or args.qa.stem
+    if args.answers:
+        write_answers(args.answers, name, scores)
+    meta = {"qa": str(args.qa), "index": str(args.index), "questions": len(qa), "k": args.k,
+            "settings": settings.to_dict(), "machine": _machine()}
+    if args.report:
+        report = update_report(args.report, name, scores, meta)
+        bars, best = report["answer_bars"], report["best_variant"]
     if args.json:
-        print(json.dumps({"questions": len(qa), "settings": settings.to_dict(),
-                          "variants": {s.variant: s.to_dict() for s in scores},
-                          "f1_margins": {k: d.to_dict() for k, d in margins(scores).items()}},
-                         indent=2, ensure_ascii=False))
+        print(json.dumps({**meta, "variants": {s.variant: s.to_dict() for s in scores}}, indent=2, ensure_ascii=False))
     else:
         print(format_scores(scores))
+        if args.report:
+            print(f"\n{args.report}: mejor variante {best}; barras (todas las preguntas del informe): "
+                  + ", ".join(f"{k}={v['mean'] if isinstance(v, dict) else v}" for k, v in bars.items()))
     return 0
+
+
+def _machine() -> str:
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads (CPU)"
 
 
 def _progress(i: int, n: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from training.prompts import cited_numbers, split_reasoning
+from training.prompts import cited_numbers, content_stems, sentences, split_reasoning
 
 from .generation import GenerationStats, TokenStep
 from .retrieval import Passage
@@ -74,31 +74,43 @@ def assemble_answer(variant: str, raw: str, passages: Sequence[Passage], cot: bo
                   steps or [], list(notices or []), raw=raw)
 
 
-def extractive_answer(passages: Sequence[Passage], notices: list[str] | None = None, sentences: int = 2) -> Answer:
-    """No model available: the first sentences of the best passages, each cited."""
-    parts = []
-    for p in passages[:3]:
-        lead = _first_sentences(p.text, sentences)
-        if lead:
-            parts.append(f"{lead} [{p.number}]")
-    text = "\n\n".join(parts) if parts else "No encontré pasajes del curso para esta pregunta."
-    answer = assemble_answer("extractivo", text, passages, cot=False, notices=notices)
+def extractive_answer(question: str, passages: Sequence[Passage], notices: list[str] | None = None,
+                      max_sentences: int = 2) -> Answer:
+    """No model needed: the sentences of the top passages that best match the question, each cited.
+
+    A sentence scores the question's content stems it contains (the index's Spanish analyzer: accents
+    folded, stopwords and question words dropped, Snowball stems), plus a small bonus for its passage's
+    rank; the best one is the answer, and a second one (from any of the top 3 passages) joins it when it
+    scores at least three quarters as much."""
+    scored = []
+    terms = set(content_stems(question))
+    for rank, p in enumerate(passages[:3]):
+        for sentence in sentences(p.text):
+            overlap = len(terms & set(content_stems(sentence)))
+            if overlap:
+                scored.append((overlap - 0.25 * rank, rank, sentence, p.number))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    chosen = [s for s in scored[:max_sentences] if s[0] >= 0.75 * scored[0][0]]
+    chosen.sort(key=lambda s: (s[1], scored.index(s)))
+    text = " ".join(f"{sentence} [{n}]" for _, _, sentence, n in chosen)
+    if not text:
+        text = ("No encontré en los pasajes del curso una frase que responda a esta pregunta."
+                if passages else "No encontré pasajes del curso para esta pregunta.")
+    answer = assemble_answer(EXTRACTIVE, text, passages, cot=False, notices=notices)
     answer.extractive = True
     return answer
 
 
-def _first_sentences(text: str, n: int) -> str:
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    flat = " ".join(" ".join(lines).split())
-    out, rest = [], flat
-    while rest and len(out) < n:
-        cut = rest.find(". ")
-        if cut < 0:
-            out.append(rest)
-            break
-        out.append(rest[: cut + 1])
-        rest = rest[cut + 2:]
-    return " ".join(out)
+def lead_answer(passages: Sequence[Passage], lead_sentences: int = 2) -> Answer:
+    """The earlier floor, kept as a baseline in evaluation: the first sentences of each of the top 3 passages."""
+    parts = [f"{' '.join(sentences(p.text)[:lead_sentences])} [{p.number}]" for p in passages[:3]]
+    answer = assemble_answer(LEAD, "\n\n".join(parts), passages, cot=False)
+    answer.extractive = True
+    return answer
+
+
+EXTRACTIVE = "extractivo"
+LEAD = "primeras-frases"
 
 
 def highlight(passage_text: str, answer_text: str, min_words: int = 4) -> str:

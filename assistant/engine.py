@@ -6,6 +6,7 @@ user typed or for a missing artifact: it returns a Spanish message that says wha
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -144,6 +145,11 @@ class Engine:
         return self.registry.names
 
     def default_variant(self) -> str | None:
+        """The variant whose answers were measured most often correct (`best_variant` in the models'
+        report.json, written by `python -m assistant evaluate --report`), else the first of PREFERRED."""
+        best = measured_best(self.registry.models_dir)
+        if best in self.variants:
+            return best
         return next((v for v in PREFERRED if v in self.variants), None)
 
     def models_notice(self) -> str | None:
@@ -183,7 +189,8 @@ class Engine:
             return Answer(variant or "", prepared.question.problem, notices=prepared.notices)
         variant = variant or self.default_variant()
         if variant is None:
-            return extractive_answer(prepared.passages, prepared.notices + [self.models_notice()])
+            return extractive_answer(prepared.question.text, prepared.passages,
+                                     prepared.notices + [self.models_notice()])
         return self.stream(variant, prepared, settings or DecodingSettings(), cot).run()
 
     def compare(self, question: str, settings: DecodingSettings | None = None, cot: bool = False, k: int = 5,
@@ -191,6 +198,14 @@ class Engine:
         """Same passages and settings for every variant; a failing one gets `error`, the rest still run."""
         prepared = self.prepare(question, k)
         return {v: self.answer(prepared, v, settings, cot) for v in (variants or self.variants)}
+
+
+def measured_best(models_dir: Path) -> str | None:
+    """`best_variant` from `<models_dir>/report.json`; None when there is no readable report."""
+    try:
+        return json.loads((Path(models_dir) / "report.json").read_text(encoding="utf-8")).get("best_variant")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def load_index(index_dir: Path):

@@ -45,12 +45,30 @@ def read_card(model_dir: Path) -> str:
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
-def describe_margin(margin: dict) -> str:
-    """A tuned-vs-base F1 margin of the report (`bars.tuned_vs_base_unseen_f1`, or `bars.tuned_vs_base_f1` in
-    reports without dev questions) as one sentence for students."""
+ANSWER_COLUMNS = {"correct": "correctas", "key_share": "claves presentes", "token_f1": "F1", "rouge_l": "ROUGE-L",
+                  "words": "palabras", "tokens_per_s": "tokens/s", "ttft_s": "primer token (s)", "n": "preguntas"}
+TRAINING_COLUMNS = {"perplexity": "perplejidad", "copy_accuracy": "copia", "parameters": "parámetros",
+                    "size_mb": "MB"}
+
+
+def answer_rows(report: dict) -> dict[str, dict]:
+    """Per variant, the pooled answer figures of the report with Spanish column names, training figures
+    beside them; baselines and variants without answers keep only what they have."""
+    pooled = report.get("answers_pooled", {}).get("variants", {})
+    training = report.get("variants", {})
+    rows = {}
+    for name in [*pooled, *(n for n in training if n not in pooled)]:
+        row = {label: pooled.get(name, {}).get(k) for k, label in ANSWER_COLUMNS.items()}
+        row |= {label: training.get(name, {}).get(k) for k, label in TRAINING_COLUMNS.items()}
+        rows[name] = {k: v for k, v in row.items() if v is not None}
+    return rows
+
+
+def describe_margin(margin: dict, what: str = "respuestas correctas") -> str:
+    """A tuned-vs-base margin of the report (`answer_bars["correct: tuned - base"]`) as one sentence."""
     low, high = margin["ci"]
     verdict = ("el intervalo queda por encima de cero: la mejora no se explica por las preguntas elegidas."
                if low > 0 else "el intervalo incluye el cero o queda por debajo: con estas preguntas, la "
                "diferencia puede ser ruido.")
-    return (f"**tuned − base**: F1 {margin['mean']:+.3f} (IC {margin.get('confidence', 0.95):.0%}: "
-            f"[{low:+.3f}, {high:+.3f}], {margin['n']} preguntas, bootstrap pareado); {verdict}")
+    return (f"**tuned − base**, {what}: {margin['mean']:+.1%} (IC {margin.get('confidence', 0.95):.0%}: "
+            f"[{low:+.1%}, {high:+.1%}], {margin['n']} preguntas, bootstrap pareado); {verdict}")

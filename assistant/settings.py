@@ -31,8 +31,11 @@ class DecodingSettings:
     """Keep only the k most probable tokens; 0 turns the filter off (sampling only)."""
     top_p: float = 0.95
     """Keep the smallest set of tokens whose probability adds up to p (sampling only)."""
-    repetition_penalty: float = 1.1
-    """> 1 makes tokens already in the text less likely (all strategies)."""
+    repetition_penalty: float = 1.0
+    """> 1 makes tokens already in the text less likely (all strategies). Off by default: transformers counts
+    the prompt's tokens too, so it pushes a model away from the very words of the passages it should quote
+    (tuned SmolLM2 on 30 dev questions: 20 % correct at 1.1, 27 % at 1.0, where 1.1 also looped on
+    «La respuesta es:»)."""
     max_new_tokens: int = 128
     seed: int = 0
     """Sampling seed, so an answer can be reproduced."""

@@ -150,9 +150,12 @@ def test_models_view_shows_curves_report_and_cards(app):
     at = open_tab(app(), "Modelos")
     assert not at.exception
     assert len(at.get("vega_lite_chart")) >= 3 and at.dataframe
-    assert "f1_per_question" not in at.dataframe[0].value.columns
+    table = at.dataframe[0].value
+    assert {"correctas", "F1", "perplejidad"} <= set(table.columns) and "per_question" not in table.columns
+    assert table.loc["tuned", "correctas"] == 1.0 and "extractivo" in table.index
     margin = next(m.value for m in at.markdown if "tuned − base" in m.value)
-    assert "F1 +0.100" in margin and "por encima de cero" in margin
+    assert "respuestas correctas: +66.7%" in margin
+    assert any("abre con **tuned**" in c.value for c in at.caption)
     assert any(e.label.startswith("Ficha del modelo") for e in at.expander)
 
 

@@ -42,13 +42,35 @@ def test_evaluate_scores_every_variant_as_json(tiny_models, course_index_dir, ca
                "--qa", str(DATA / "qa_course.jsonl"), "--limit", "2", "--max-new-tokens", "4", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert rc == 0 and report["questions"] == 2
-    assert set(report["variants"]) == {"base", "tuned", "distilled", "extractivo"}
+    assert set(report["variants"]) == {"base", "tuned", "distilled", "extractivo", "primeras-frases"}
     assert report["variants"]["extractivo"]["valid_citations"] == 1.0
-    assert {"token_f1", "rouge_l", "tokens_per_s"} <= set(report["variants"]["tuned"])
-    margin = report["f1_margins"]["tuned - base"]  # paired: the same 2 questions for both
-    assert margin["n"] == 2 and margin["ci"][0] <= margin["mean"] <= margin["ci"][1]
-    assert set(report["f1_margins"]) == {"tuned - base", "distilled - tuned", "tuned - extractivo"}
+    assert {"correct", "key_share", "token_f1", "rouge_l", "words", "tokens_per_s"} <= set(report["variants"]["tuned"])
+    assert report["variants"]["tuned"]["keyed"] == 2
 
+
+def test_evaluate_writes_every_answer_and_the_report_the_app_reads(tiny_models, course_index_dir, tmp_path,
+                                                                   capsys):
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models, models)
+    answers = tmp_path / "answers.jsonl"
+    rc = main(["evaluate", "--index", str(course_index_dir), "--models", str(models), "--variants", "tuned,base",
+               "--qa", str(DATA / "qa_course.jsonl"), "--limit", "2", "--max-new-tokens", "4",
+               "--answers", str(answers), "--report", str(models / "report.json"), "--name", "course"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "correctas tuned - base" in out and "mejor variante" in out
+    rows = [json.loads(x) for x in answers.read_text().splitlines()]
+    assert [r["variant"] for r in rows[:4]] == ["tuned", "base", "extractivo", "primeras-frases"]
+    assert len(rows) == 8 and {"question", "answer", "citations", "correct", "key_share", "token_f1"} <= set(rows[0])
+    extractive = rows[2]
+    assert extractive["citations"] and extractive["words"] < 120
+    report = json.loads((models / "report.json").read_text())
+    assert set(report["answers"]["course"]["variants"]) == {"tuned", "base", "extractivo", "primeras-frases"}
+    assert report["best_variant"] in ("tuned", "base")
+    assert main(["evaluate", "--index", str(course_index_dir), "--models", str(models), "--variants", "nope",
+                 "--qa", str(DATA / "qa_course.jsonl")]) == 2
+    assert "nope" in capsys.readouterr().err
 
 def test_prepare_loads_every_variant_and_reports_a_broken_one(tiny_models, tmp_path, capsys):
     import shutil

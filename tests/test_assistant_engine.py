@@ -153,3 +153,31 @@ def test_older_format_model_dir_is_reported_not_loaded(tiny_models, tmp_path):
 def test_empty_question_is_not_sent_to_a_model(engine):
     answer = engine.ask("  ")
     assert "Escribe una pregunta" in answer.text and answer.stats is None
+
+
+def test_evaluation_scores_the_very_answer_the_app_gives(engine):
+    from assistant.evaluation import evaluate
+
+    row = {"question": QUESTION, "answer": "Dar la palabra correcta.", "keys": [["palabra correcta"]]}
+    scores = {s.variant: s for s in evaluate(engine, [row], SHORT, variants=["base", "tuned"])}
+    for name in ("base", "tuned"):
+        app = engine.ask(QUESTION, name, SHORT)  # what the Chat shows for the same question and settings
+        scored = scores[name].answers[0]
+        assert scored.answer == app.text and scored.new_tokens == app.stats.new_tokens
+        assert [c["number"] for c in scored.citations] == [c.number for c in app.citations]
+
+
+def test_the_chat_opens_on_the_variant_the_report_measured_best(tiny_models, course_index, tmp_path):
+    import json
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models, models)
+    engine = Engine("unused", registry=Registry(models, include_reference=False), index=course_index)
+    assert json.loads((models / "report.json").read_text())["best_variant"] == "tuned"
+    report = json.loads((models / "report.json").read_text()) | {"best_variant": "distilled"}
+    (models / "report.json").write_text(json.dumps(report))
+    assert engine.default_variant() == "distilled"
+    (models / "report.json").write_text(json.dumps(report | {"best_variant": "gone"}))
+    assert engine.default_variant() == "tuned"  # a variant that is not there: the preference order
+    (models / "report.json").unlink()
+    assert engine.default_variant() == "tuned"

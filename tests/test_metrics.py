@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
+from conftest import DATA
 
 from training.metrics import paired_difference, token_f1
 
@@ -55,28 +57,53 @@ def test_the_models_tab_sentence_says_whether_the_margin_is_clear():
     from assistant.model_info import describe_margin
 
     clear = describe_margin(paired_difference([0.3, 0.4, 0.5], [0.1, 0.2, 0.2]).to_dict())
-    assert "F1 +0.233" in clear and "por encima de cero" in clear and "3 preguntas" in clear
+    assert "+23.3%" in clear and "por encima de cero" in clear and "3 preguntas" in clear
     noisy = describe_margin({"mean": 0.01, "ci": [-0.02, 0.04], "n": 17})
     assert "puede ser ruido" in noisy
 
 
-def test_bars_pool_the_held_out_and_dev_questions():
-    from training.evaluate import bars
+def test_key_facts_fold_case_and_accents_and_need_every_group():
+    from training.metrics import key_scores, keys_found
 
-    def row(held, dev, tps=100.0):
-        return {"answer_f1": sum(held) / len(held), "f1_per_question": held, "dev_f1_per_question": dev,
-                "tokens_per_s": tps, "perplexity": 10.0}
+    keys = [["teacher forcing"], ["palabra correcta", "token correcto"], ["1997"]]
+    assert keys_found("Con TEACHER  forcing se da la PALABRA CORRECTA (1997).", keys) == [True, True, True]
+    assert key_scores("Teacher forcing da el token correcto en 1997 [1]", keys) == (1.0, 1.0)
+    assert key_scores("Teacher forcing da el token correcto", keys) == (0.0, pytest.approx(2 / 3))
+    assert key_scores("La atención en 1997", [["atencion"], ["1997"]]) == (1.0, 1.0)  # folded both ways
+    assert key_scores("tener", [[" ner", "(ner"]]) == (0.0, 0.0)  # edge spaces keep a word whole
+    assert key_scores("El NER etiqueta", [[" ner"]]) == (1.0, 1.0)  # the answer is padded with spaces
+    correct, share = key_scores("cualquier cosa", [])
+    assert math.isnan(correct) and math.isnan(share)  # no keys: not judged
 
-    rows = {"untrained": {"perplexity": 100.0},
-            "base": row([0.1, 0.2], [0.1, 0.1, 0.1, 0.1]),
-            "tuned": row([0.2, 0.2], [0.1, 0.2, 0.3, 0.2]),
-            "distilled": row([0.1, 0.1], [0.2, 0.2, 0.2, 0.2], tps=300.0)}
-    out = bars(rows)
-    unseen = out["tuned_vs_base_unseen_f1"]
-    assert unseen["n"] == 6 and unseen["mean"] == pytest.approx(0.5 / 6, abs=1e-4)  # rounded in the report
-    assert out["tuned_vs_base_f1"]["n"] == 2 and out["tuned_vs_base_dev_f1"]["n"] == 4
-    assert out["distilled_f1_share"] == pytest.approx(0.5)  # held-out only: 0.1 / 0.2
-    assert out["distilled_unseen_f1_share"] == pytest.approx(1.0 / 1.2, abs=1e-3)  # pooled means 1.0/6, 1.2/6
-    assert out["distilled_speedup"] == 3.0 and out["base_ppl_below_untrained"] is True
-    del rows["tuned"]["dev_f1_per_question"]  # no dev questions: no dev or pooled bars
-    assert not any(k.startswith(("tuned_vs_base_dev", "tuned_vs_base_unseen", "distilled_unseen")) for k in bars(rows))
+
+def test_answer_bars_pool_every_question_set(tmp_path):
+    from tiny_models import _answer_scores
+
+    from assistant.evaluation import update_report
+
+    path = tmp_path / "report.json"
+    path.write_text('{"variants": {"base": {"perplexity": 9.0}}}')
+    update_report(path, "course", _answer_scores(), {"questions": 3})
+    report = update_report(path, "docs", _answer_scores(), {"questions": 3})
+    assert report["variants"]["base"]["perplexity"] == 9.0  # training.evaluate's part is kept
+    assert report["answers_pooled"]["sets"] == ["course", "docs"]
+    rows, bars = report["answers_pooled"]["variants"], report["answer_bars"]
+    assert rows["tuned"]["correct"] == 1.0 and rows["base"]["correct"] == pytest.approx(1 / 3, abs=1e-4)
+    assert rows["tuned"]["n"] == 6
+    assert bars["correct: tuned - base"]["n"] == 6 and bars["correct: tuned - base"]["mean"] == pytest.approx(2 / 3,
+                                                                                                             abs=1e-3)
+    assert bars["tuned_correct_at_least_2x_lead"] and bars["tuned_correct_above_extractive"]
+    assert bars["distilled_correct_share"] == pytest.approx(2 / 3, abs=1e-3) and not bars["distilled_keeps_85pct"]
+    assert bars["distilled_speedup"] == 2.0 and report["best_variant"] == "tuned"
+
+
+def test_question_file_keys_are_checked(tmp_path):
+    from training.metrics import read_qa
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "¿Qué es LoRA?", "answer": "Un adaptador.", "keys": ["lora"]}\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: \"keys\" must be a list of non-empty lists"):
+        read_qa(bad)
+    for name in ("qa_course.jsonl", "qa_course_docs.jsonl"):  # the dev sets: every question has its keys
+        rows = read_qa(DATA / name)
+        assert all(r["keys"] for r in rows)

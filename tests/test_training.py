@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import COURSE, DATA, write
+from conftest import COURSE, write
 from transformers import LlamaForCausalLM
 
 from training import distill, instruct, loop, pretrain, tokenizer
@@ -60,19 +60,6 @@ def _re(text: str) -> str:
     import re
 
     return re.escape(text)
-
-
-def test_dev_questions_are_read_as_references_and_a_wrong_path_is_named(tmp_path):
-    from training.evaluate import dev_questions
-
-    rows = dev_questions(str(DATA / "qa_course.jsonl"), 4)
-    assert len(rows) == 4 and set(rows[0]) == {"question", "reference"} and rows[0]["reference"]
-    assert dev_questions("", 0) == []
-    with pytest.raises(ConfigError, match=r"evaluate\.qa: question file not found: .*nope\.jsonl"):
-        dev_questions(str(tmp_path / "nope.jsonl"), 0)
-    bad = write(tmp_path / "bad.jsonl", '{"question": "¿Qué es LoRA?"}\n')
-    with pytest.raises(ConfigError, match=r"bad\.jsonl:1: each line needs"):
-        dev_questions(str(bad), 0)
 
 
 def test_unknown_profile_lists_the_shipped_ones():
@@ -330,18 +317,6 @@ def test_left_padded_answer_window_loss_equals_each_example_scored_alone(tuned_d
     assert window == pytest.approx(expected, rel=1e-4)
 
 
-def test_batched_greedy_answers_are_the_one_at_a_time_answers(tuned_dir):
-    from training import evaluate
-
-    questions = [e for e in instruct.load_examples(tuned_dir / "data" / "train.jsonl") if e["kind"] == "rag"][:4]
-    for name, style in (("base", "few-shot"), ("tuned", "chat")):
-        v = evaluate.load_variant(name, tuned_dir / name, style)
-        v.model.double()  # no float-rounding ties between the padded and the unpadded matmuls
-        prompts = [evaluate.prompt_text(v, q["question"], [], 200) for q in questions]
-        one_by_one = [evaluate.generate(v, evaluate.prompt_ids(v, q["question"], [], 200), 12)[0] for q in questions]
-        assert evaluate.generate_batch(v, prompts, 12) == one_by_one
-
-
 def test_lora_trains_only_the_adapter_and_merges_exactly(tuned_dir):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -386,16 +361,30 @@ def test_cached_teacher_logits_give_the_loss_of_a_teacher_run_in_the_step(tuned_
     student = distill.make_student(teacher, 1).eval()
     rows = [instruct.encode(e, tok) for e in instruct.load_examples(tuned_dir / "data" / "train.jsonl")[:7]]
     soft = distill.teacher_logits(teacher, rows, tok.pad_token_id, "cpu", batch_size=3)
-    assert [len(t) for t in soft] == [int((r["labels"] != instruct.IGNORE).sum()) for r in rows]
+    assert [len(t) for t, _ in soft] == [int((r["labels"] != instruct.IGNORE).sum()) for r in rows]
     batch = distill.collate_with_teacher([{**r, "teacher": t} for r, t in zip(rows[2:6], soft[2:6], strict=True)],
                                          tok.pad_token_id)  # another batching than the cache's
+    vocab = teacher.config.vocab_size
+    top = distill.teacher_logits(teacher, rows, tok.pad_token_id, "cpu", batch_size=3, top_k=vocab)
+    top_batch = distill.collate_with_teacher([{**r, "teacher": t} for r, t in zip(rows[2:6], top[2:6], strict=True)],
+                                             tok.pad_token_id)
+    few = distill.teacher_logits(teacher, rows, tok.pad_token_id, "cpu", batch_size=3, top_k=8)
+    few_batch = distill.collate_with_teacher([{**r, "teacher": t} for r, t in zip(rows[2:6], few[2:6], strict=True)],
+                                             tok.pad_token_id)
+    assert few[0][0].shape[-1] == 8 and few_batch["teacher_index"].shape[-1] == 8
     with torch.no_grad():
         s_logits, labels = instruct.answer_logits(student, batch)
         t_logits, _ = instruct.answer_logits(teacher, batch)
         cached = distill.kd_loss(s_logits, batch["teacher_logits"], labels, alpha=0.9, temperature=2.0)[0]
         live = distill.kd_loss(s_logits, t_logits, labels, alpha=0.9, temperature=2.0)[0]
+        # top-k with k = the whole vocabulary is the full KL; a smaller k only approximates it
+        every = distill.kd_loss(s_logits, top_batch["teacher_logits"], labels, alpha=0.9, temperature=2.0,
+                                teacher_index=top_batch["teacher_index"])[0]
+        eight = distill.kd_loss(s_logits, few_batch["teacher_logits"], labels, alpha=0.9, temperature=2.0,
+                                teacher_index=few_batch["teacher_index"])[0]
     assert cached.item() == pytest.approx(live.item(), rel=1e-4)
-    assert cached.item() > 0
+    assert every.item() == pytest.approx(live.item(), rel=1e-4)
+    assert cached.item() > 0 and eight.item() > 0 and eight.item() != pytest.approx(live.item(), rel=1e-6)
 
 
 def test_sequence_kd_answers_are_the_teachers_own_greedy_answers(tuned_dir):

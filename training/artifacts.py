@@ -63,11 +63,20 @@ def write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def assistant_json(variant: str, prompt_style: str, instruct_cfg, context_length: int) -> dict:
+def describe(variant: str, cfg=None) -> str:
+    """The variant's one-line Spanish description; the base names its start (from scratch or a checkpoint)."""
+    start = getattr(getattr(cfg, "pretrain", None), "init_from", None)
+    if variant == "base" and start:
+        name = "SmolLM2-135M-Instruct" if start == "smollm2" else Path(start).name
+        return f"{name} con preentrenamiento continuo sobre el corpus del curso (sin ajuste de instrucciones)."
+    return VARIANT_DESCRIPTIONS.get(variant, variant)
+
+
+def assistant_json(variant: str, prompt_style: str, instruct_cfg, context_length: int, description: str = "") -> dict:
     """What the app needs to prompt this variant the way it was trained."""
     return {"format": FORMAT, "variant": variant, "prompt_style": prompt_style,
             "max_passage_chars": instruct_cfg.max_passage_chars, "num_passages": instruct_cfg.num_passages,
-            "context_length": context_length, "description": VARIANT_DESCRIPTIONS.get(variant, variant),
+            "context_length": context_length, "description": description or VARIANT_DESCRIPTIONS.get(variant, variant),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
@@ -80,11 +89,11 @@ def size_on_disk_mb(path: Path) -> float:
     return round(total / 1e6, 2)
 
 
-def model_card(variant: str, model, stage: str, summary: dict, cfg_dict: dict) -> str:
+def model_card(variant: str, model, stage: str, summary: dict, cfg_dict: dict, description: str = "") -> str:
     c = model.config
     lines = [
         f"# {variant}", "",
-        VARIANT_DESCRIPTIONS.get(variant, ""), "",
+        description or VARIANT_DESCRIPTIONS.get(variant, ""), "",
         f"Made by `python -m training.{stage}` (profile `{cfg_dict.get('profile')}`).", "",
         "| | |", "| --- | --- |",
         f"| architecture | Llama-style decoder: {c.num_hidden_layers} layers, hidden {c.hidden_size}, "
@@ -143,6 +152,8 @@ def write_variant(tmp: Path, variant: str, model, tokenizer, stage_work: Path, s
     tokenizer.save_pretrained(tmp)
     shutil.copy(stage_work / "metrics.jsonl", tmp / "metrics.jsonl")
     shutil.copy(stage_work / "training_config.json", tmp / "training_config.json")
+    description = describe(variant, cfg)
     write_json(tmp / "assistant.json", assistant_json(variant, prompt_style, cfg.instruct,
-                                                       model.config.max_position_embeddings))
-    (tmp / "README.md").write_text(model_card(variant, model, stage, summary, cfg.to_dict()), encoding="utf-8")
+                                                       model.config.max_position_embeddings, description))
+    (tmp / "README.md").write_text(model_card(variant, model, stage, summary, cfg.to_dict(), description),
+                                   encoding="utf-8")

@@ -21,7 +21,16 @@ from dataclasses import asdict, dataclass, field
 
 from index.document import Chunk
 
-from .prompts import NOT_FOUND, PromptPassage, chat_messages, cite, cot_answer, passage_label
+from .prompts import (
+    NOT_FOUND,
+    PromptPassage,
+    chat_messages,
+    cite,
+    cot_answer,
+    focus,
+    passage_label,
+    sentences,
+)
 
 QUESTION_ITEM = re.compile(r"^\s*\d{1,3}[.)]\s+(?P<q>.*\?)\s*$")
 DEFINITION = re.compile(
@@ -199,7 +208,7 @@ def make_examples(pairs: list[QAPair], chunks: list[Chunk], num_passages: int, m
             ctx, pos = _context(gold, chunks, retrieved, num_passages, v == 0, rng)
             passages = [_passage(i, c) for i, c in enumerate(ctx, 1)]
             n = pos + 1
-            cited = cite(pair.answer, n)
+            cited = cite(visible_answer(pair, gold, max_passage_chars), n)
             examples.append(_example("rag", pair, passages, cited, False, max_passage_chars))
         if rng.random() < cot_share:
             steps = [f"La pregunta es: {pair.question}",
@@ -217,6 +226,20 @@ def make_examples(pairs: list[QAPair], chunks: list[Chunk], num_passages: int, m
             ex.reference = NOT_FOUND
             examples.append(ex)
     return examples
+
+
+def visible_answer(pair: QAPair, gold: Chunk, max_passage_chars: int, max_sentences: int = 2) -> str:
+    """The answer as the model can quote it: the pair's answer when the prompt shows it (`focus` picks what of
+    a long passage is shown), else the first sentences of what is shown, which start at the sentence that
+    matches the question best. A target the model cannot see teaches it to make text up."""
+    shown = focus(gold.text, pair.question, max_passage_chars)
+    if _squash(pair.answer)[:60] in _squash(shown):
+        return pair.answer
+    return " ".join(sentences(shown.removeprefix("… "))[:max_sentences]).removesuffix(" …")
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _example(kind: str, pair: QAPair, passages: list[PromptPassage], answer: str, cot: bool,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import resource
 from pathlib import Path
 
 import torch
@@ -34,16 +35,25 @@ log = logging.getLogger(__name__)
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
-            alpha: float, temperature: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, ce, kl) over the positions whose next token is a label (causal shift applied here)."""
+            alpha: float, temperature: float, teacher_index: torch.Tensor | None = None,
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, ce, kl) over the positions whose next token is a label (causal shift applied here).
+
+    student_logits: (B, K, V). teacher_logits: (B, K, V), or with `teacher_index` (B, K, k) the teacher's
+    top-k logits and their token ids: the teacher distribution is then renormalized over its top k tokens
+    and the KL is taken against the student's full-vocabulary log-probabilities at those tokens."""
     s = student_logits[:, :-1].float()
     t = teacher_logits[:, :-1].float()
     target = labels[:, 1:]
     mask = target != IGNORE
     ce = F.cross_entropy(s[mask], target[mask])
-    log_p_s = F.log_softmax(s[mask] / temperature, dim=-1)
-    log_p_t = F.log_softmax(t[mask] / temperature, dim=-1)
-    kl = F.kl_div(log_p_s, log_p_t, log_target=True, reduction="batchmean")
+    log_p_s = F.log_softmax(s[mask] / temperature, dim=-1)  # (N, V)
+    log_p_t = F.log_softmax(t[mask] / temperature, dim=-1)  # (N, V) or (N, k)
+    if teacher_index is None:
+        kl = F.kl_div(log_p_s, log_p_t, log_target=True, reduction="batchmean")
+    else:
+        log_p_s = log_p_s.gather(-1, teacher_index[:, :-1][mask])  # (N, k)
+        kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1).mean()
     return (1 - alpha) * ce + alpha * temperature**2 * kl, ce, kl
 
 
@@ -87,31 +97,49 @@ def teacher_answers(teacher, tokenizer, examples: list[dict], device, max_new_to
     return out
 
 
-def teacher_logits(teacher, rows: list[dict], pad_id: int, device, batch_size: int = 8) -> list[torch.Tensor]:
-    """The teacher's logits for each row's answer tokens, (answer tokens, vocab) per row, on the CPU.
+def teacher_logits(teacher, rows: list[dict], pad_id: int, device, batch_size: int = 8, top_k: int = 0,
+                   show_progress: bool = False) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """The teacher's logits for each row's answer tokens, on the CPU: (answer tokens, vocab) per row, or with
+    `top_k` its top-k logits (answer tokens, k) and their token ids.
 
-    The teacher is frozen, so they are computed once instead of in every step: the cpu-demo student sees each
-    example about four times, and the teacher's forward pass was the larger half of a step."""
+    The teacher is frozen, so they are computed once instead of in every step (the cpu-demo student sees each
+    example about four times, and the teacher's forward pass was the larger half of a step). With a large
+    vocabulary only the top k are kept: SmolLM2's 49k-token logits for every answer token of 350 examples
+    are ~6 GB in float32, their top 64 ~25 MB."""
     out = []
+    starts = range(0, len(rows), batch_size)
     with torch.no_grad():
-        for i in range(0, len(rows), batch_size):
+        for i in tqdm(starts, desc="distill: teacher logits", disable=not show_progress, dynamic_ncols=True):
             chunk = rows[i:i + batch_size]
             logits, _ = answer_logits(teacher, {k: v.to(device) for k, v in collate(chunk, pad_id).items()})
             for j, r in enumerate(chunk):
                 n = int((r["labels"] != IGNORE).sum())  # the answer: the row's last n tokens (left padding)
-                out.append(logits[j, -n - 1:-1].float().cpu())  # the positions that predict them
+                row = logits[j, -n - 1:-1].float()  # the positions that predict them
+                if top_k:
+                    values, index = row.topk(min(top_k, row.shape[-1]), dim=-1)
+                    out.append((values.cpu(), index.cpu()))
+                else:
+                    out.append((row.cpu(), None))
     return out
 
 
 def collate_with_teacher(rows: list[dict], pad_id: int) -> dict:
-    """`collate`, plus `teacher_logits` (B, K, V) laid out like `answer_logits`' window (zeros elsewhere)."""
+    """`collate`, plus `teacher_logits` (B, K, V or k) laid out like `answer_logits`' window (zeros elsewhere)
+    and, for top-k logits, `teacher_index` (B, K, k)."""
     batch = collate(rows, pad_id)
     k = answer_window(batch["labels"])
-    t = torch.zeros(len(rows), k, rows[0]["teacher"].shape[-1])
+    values, index = rows[0]["teacher"]
+    t = torch.zeros(len(rows), k, values.shape[-1])
+    ids = torch.zeros(len(rows), k, values.shape[-1], dtype=torch.long) if index is not None else None
     for i, r in enumerate(rows):
-        n = len(r["teacher"])
-        t[i, k - n - 1:k - 1] = r["teacher"]
+        v, x = r["teacher"]
+        n = len(v)
+        t[i, k - n - 1:k - 1] = v
+        if ids is not None:
+            ids[i, k - n - 1:k - 1] = x
     batch["teacher_logits"] = t
+    if ids is not None:
+        batch["teacher_index"] = ids
     return batch
 
 
@@ -144,14 +172,16 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
 
     def loss_fn(model, batch: dict) -> loop.StepResult:
         s_logits, labels = answer_logits(model, batch)
-        loss, _, _ = kd_loss(s_logits, batch["teacher_logits"], labels, dc.alpha, dc.temperature)
+        loss, _, _ = kd_loss(s_logits, batch["teacher_logits"], labels, dc.alpha, dc.temperature,
+                             batch.get("teacher_index"))
         return loop.StepResult(loss, int(batch["attention_mask"].sum()))
 
     def evaluate(m) -> dict:
         loss = answer_loss(m, held_rows, pad, rt.device)
         return {"eval_loss": round(loss, 5), "eval_ppl": round(math.exp(min(loss, 50)), 3)}
 
-    soft = teacher_logits(teacher, train_rows, pad, rt.device)
+    with rt.autocast():
+        soft = teacher_logits(teacher, train_rows, pad, rt.device, top_k=dc.top_k, show_progress=rt.is_main)
     train_rows = [{**r, "teacher": t} for r, t in zip(train_rows, soft, strict=True)]
     state = loop.train(student, train_rows, lambda rows: collate_with_teacher(rows, pad), loss_fn, dc.optim, rt, wd,
                        resume=resume, eval_fn=evaluate if held_rows else None, desc="distill")
@@ -159,7 +189,9 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
         return out / "distilled"
     final = state.history[-1] if state.history else {}
     student = student.cpu()
-    summary = {"teacher": "tuned", "student layers": f"{dc.num_layers} (teacher layers {mapping})",
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    log.info("distill: peak memory %.1f GB (process RSS)", peak_gb)
+    summary = {"peak memory (RSS)": f"{peak_gb:.1f} GB", "teacher": "tuned", "student layers": f"{dc.num_layers} (teacher layers {mapping})",
                "loss": f"(1-{dc.alpha})·CE + {dc.alpha}·T²·KL, T={dc.temperature}",
                "sequence-level KD": dc.sequence_kd, "held-out answer perplexity": final.get("eval_ppl"),
                "steps": state.step}

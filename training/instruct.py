@@ -134,8 +134,13 @@ def load_examples(path: Path) -> list[dict]:
 
 def lora_model(base, cfg: PipelineConfig):
     ic = cfg.instruct
+    n = base.config.num_hidden_layers
+    if ic.lora_layers > n:
+        raise ValueError(f"instruct.lora_layers={ic.lora_layers}: the model has only {n} layers")
+    layers = {"layers_to_transform": list(range(n - ic.lora_layers, n)), "layers_pattern": "layers"} \
+        if ic.lora_layers else {}
     lcfg = LoraConfig(task_type="CAUSAL_LM", r=ic.lora_r, lora_alpha=ic.lora_alpha, lora_dropout=ic.lora_dropout,
-                      target_modules=list(ic.target_modules))
+                      target_modules=list(ic.target_modules), **layers)
     torch.manual_seed(ic.optim.seed)
     return get_peft_model(base, lcfg)
 

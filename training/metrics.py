@@ -64,6 +64,32 @@ def rouge_l(prediction: str, reference: str) -> float:
     return _ROUGE.score(reference, prediction)["rougeL"].fmeasure
 
 
+KeyFacts = Sequence[Sequence[str]]
+"""The facts a correct answer states: groups of alternatives, e.g. `[["teacher forcing"], ["1997", "noventa"]]`."""
+
+
+def _fold_spaces(text: str) -> str:
+    return re.sub(r"\s+", " ", _fold(text))
+
+
+def keys_found(prediction: str, keys: KeyFacts) -> list[bool]:
+    """Per group: does one of its alternatives appear in `prediction` (lower-cased, accents folded, runs of
+    whitespace as one space)? A substring test, so a stem («congel») matches its inflections; an alternative
+    keeps its own edge spaces, so `" ner"` matches the word NER but not «tener» (the answer is padded with a
+    space at each end)."""
+    text = f" {_fold_spaces(prediction)} "
+    return [any(_fold_spaces(alt) in text for alt in group if alt.strip()) for group in keys]
+
+
+def key_scores(prediction: str, keys: KeyFacts) -> tuple[float, float]:
+    """(correct, share): 1.0 when every group is present (else 0.0), and the share of groups present. A
+    question without keys cannot be judged: (nan, nan), left out of the means."""
+    if not keys:
+        return float("nan"), float("nan")
+    found = keys_found(prediction, keys)
+    return float(all(found)), sum(found) / len(found)
+
+
 @dataclass(frozen=True)
 class PairedDifference:
     """mean(a - b) over the same questions, with a bootstrap confidence interval."""
@@ -113,7 +139,8 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
 
 
 def read_qa(path: str | Path, limit: int | None = None) -> list[dict]:
-    """JSON lines with at least {"question": ..., "answer": ...} (the reference answer), in file order."""
+    """JSON lines with at least {"question": ..., "answer": ...} (the reference answer), in file order; an
+    optional "keys" holds the key facts a correct answer states (`key_scores`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"question file not found: {path}")
@@ -128,6 +155,11 @@ def read_qa(path: str | Path, limit: int | None = None) -> list[dict]:
                 raise ValueError(f"{path}:{i}: not JSON ({exc})") from exc
             if not isinstance(row, dict) or "question" not in row or "answer" not in row:
                 raise ValueError(f"{path}:{i}: each line needs \"question\" and \"answer\"")
+            keys = row.get("keys", [])
+            if not (isinstance(keys, list) and all(isinstance(g, list) and g and all(isinstance(a, str) and a.strip()
+                                                                                   for a in g) for g in keys)):
+                raise ValueError(f"{path}:{i}: \"keys\" must be a list of non-empty lists of strings, "
+                                 f"e.g. [[\"teacher forcing\"], [\"1997\", \"noventa\"]]")
             rows.append(row)
     if not rows:
         raise ValueError(f"{path}: no questions")
