@@ -86,6 +86,8 @@ def extractive_answer(question: str, passages: Sequence[Passage], notices: list[
     terms = set(content_stems(question))
     for rank, p in enumerate(passages[:3]):
         for sentence in sentences(p.text):
+            if sentence.endswith("?"):  # a review question's own line restates, it does not answer
+                continue
             overlap = len(terms & set(content_stems(sentence)))
             if overlap:
                 scored.append((overlap - 0.25 * rank, rank, sentence, p.number))

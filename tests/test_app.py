@@ -58,7 +58,8 @@ def test_chat_streams_an_answer_with_sources_and_stats(app):
 def test_compare_puts_every_variant_side_by_side(app):
     at = compare(app())
     assert not at.exception
-    assert [s.value for s in at.main.subheader][:3] == ["base (preentrenado)", "tuned (LoRA)", "distilled (destilado)"]
+    assert [s.value for s in at.main.subheader][:3] == ["base (preentrenamiento continuo)", "tuned (LoRA)",
+                                                         "distilled (destilado)"]
     assert sum("tokens/s" in c for c in captions(at)) == 3
     assert any(c.startswith("Fuentes: [1]") for c in captions(at))
 
@@ -109,7 +110,7 @@ def test_next_token_view_shows_probabilities_of_an_answer(app):
 def test_without_models_the_app_answers_from_the_passages(app, tmp_path):
     at = app(models=tmp_path / "no-models")
     assert not at.exception
-    assert any("python -m training.pipeline --profile cpu-demo" in i.value for i in at.info)
+    assert any("make models" in i.value for i in at.info)
     at.chat_input[0].set_value(QUESTION).run()
     assert any("respuesta extractiva" in c for c in captions(at))
     assert at.expander  # the passages, as sources

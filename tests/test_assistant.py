@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.answer import assemble_answer, extractive_answer, highlight, resolve_citations
+from assistant.answer import assemble_answer, extractive_answer, highlight, lead_answer, resolve_citations
 from assistant.engine import MAX_QUESTION_CHARS, guard_question, looks_spanish
 from assistant.generation import StopFilter
 from assistant.registry import FORMAT, ModelLoadError, read_variant_info
@@ -61,6 +61,19 @@ def test_overrides_ignore_unset_flags():
 
 # ---------------------------------------------------------------------------- prompts (owned by training.prompts)
 
+def test_a_long_passage_is_shown_where_it_answers_the_question():
+    from training.prompts import focus, format_passages
+
+    filler = " ".join(f"La frase {i} habla de otra cosa distinta." for i in range(12))
+    text = f"# Suavizado\n{filler} Kneser-Ney cuenta en cuántos contextos distintos aparece una palabra. Fin."
+    shown = focus(text, "¿Qué tiene en cuenta Kneser-Ney?", 160)
+    assert "contextos distintos" in shown and shown.startswith("… ") and len(shown) <= 165
+    assert focus(text, "¿Qué es la perplejidad?", 160).startswith("La frase 0")  # no shared word: the opening
+    short = "La perplejidad mide la sorpresa."
+    assert focus(short, "¿Kneser-Ney?", 160) == short  # a passage that fits is shown whole
+    assert "contextos distintos" in format_passages([PromptPassage(1, text)], 160, "¿Qué tiene en cuenta Kneser-Ney?")
+
+
 def test_few_shot_prompt_with_cot_ends_in_reasoning_mark():
     text = few_shot_prompt("¿Qué es la perplejidad?", [PromptPassage(1, "texto", "a.md")], cot=True)
     assert text.rstrip().endswith("Razonamiento:")
@@ -108,10 +121,17 @@ def test_cot_answer_without_final_mark_still_shows_text():
     assert answer.text == "pasos sin conclusión" and answer.reasoning == ""
 
 
-def test_extractive_answer_cites_every_passage_it_uses():
-    answer = extractive_answer([passage(1), passage(2)], notices=["sin modelos"])
-    assert answer.extractive and [c.number for c in answer.citations] == [1, 2]
-    assert answer.notices == ["sin modelos"]
+def test_extractive_answer_quotes_the_sentences_that_match_the_question():
+    first = passage(1, "La atención pondera los valores. El muestreo top-k conserva los k tokens más probables.")
+    second = passage(2, "La búsqueda en haz conserva las k hipótesis más probables. Es más lenta que la voraz.")
+    answer = extractive_answer("¿Qué conserva la búsqueda en haz?", [first, second], notices=["sin modelos"])
+    assert answer.extractive and answer.notices == ["sin modelos"]
+    assert answer.text.startswith("La búsqueda en haz conserva las k hipótesis más probables. [2]")
+    assert "atención" not in answer.text and [c.number for c in answer.citations][0] == 2
+    nothing = extractive_answer("¿Quién ganó el mundial de 2010?", [first])
+    assert "No encontré" in nothing.text and not nothing.citations
+    lead = lead_answer([first, second])  # the earlier floor: the first sentences of every passage
+    assert [c.number for c in lead.citations] == [1, 2] and lead.variant == "primeras-frases"
 
 
 def test_highlight_marks_the_stretch_the_answer_repeats():
@@ -149,7 +169,7 @@ def test_non_spanish_question_is_answered_with_a_notice():
 # ---------------------------------------------------------------------------- model directories
 
 def test_directory_without_config_is_an_older_format(tmp_path):
-    with pytest.raises(ModelLoadError, match="python -m training.pipeline --profile cpu-demo"):
+    with pytest.raises(ModelLoadError, match="make models"):
         read_variant_info("tuned", tmp_path)
 
 

@@ -34,7 +34,7 @@ def test_ask_without_models_answers_from_the_passages(course_index_dir, tmp_path
     rc = main(["ask", "--index", str(course_index_dir), "--models", str(tmp_path), "¿Qué es teacher forcing?"])
     captured = capsys.readouterr()
     assert rc == 0 and "[1]" in captured.out
-    assert "python -m training.pipeline --profile cpu-demo" in captured.err
+    assert "make models" in captured.err
 
 
 def test_evaluate_scores_every_variant_as_json(tiny_models, course_index_dir, capsys):

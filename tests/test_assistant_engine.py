@@ -130,7 +130,7 @@ def test_no_models_gives_an_extractive_answer_and_the_command(course_index, tmp_
     engine = Engine("unused", registry=Registry(tmp_path / "none", include_reference=False), index=course_index)
     answer = engine.ask(QUESTION)
     assert answer.extractive and answer.has_valid_citation
-    assert any("python -m training.pipeline --profile cpu-demo" in n for n in answer.notices)
+    assert any("make models" in n for n in answer.notices)
 
 
 def test_missing_index_still_answers_and_says_how_to_build_it(registry, tmp_path):
@@ -146,7 +146,7 @@ def test_older_format_model_dir_is_reported_not_loaded(tiny_models, tmp_path):
     (models / "base").mkdir(parents=True)  # no config.json: an older or broken export
     reg = Registry(models, include_reference=False)
     assert reg.names == ["tuned"]
-    assert "python -m training.pipeline --profile cpu-demo" in reg.problems[0].message
+    assert "make models" in reg.problems[0].message
     assert "base" in Engine("unused", registry=reg, index=object()).models_notice()
 
 

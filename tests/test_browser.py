@@ -19,7 +19,7 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "artifacts" / "screenshots" / "compare.png"
-VARIANT_LABELS = ["base (preentrenado)", "tuned (LoRA)", "distilled (destilado)"]
+VARIANT_LABELS = ["base (preentrenamiento continuo)", "tuned (LoRA)", "distilled (destilado)"]
 
 
 def free_port() -> int:

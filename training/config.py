@@ -197,7 +197,10 @@ class InstructConfig:
 @dataclass
 class DistillConfig:
     num_layers: int = 2
-    """Student depth; its layers start as copies of evenly spaced teacher layers."""
+    """Student depth; its layers start as copies of teacher layers chosen by `layer_selection`."""
+    layer_selection: str = "spread"
+    """'spread' (evenly spaced, first and last kept) or 'block' (the first num_layers - 1 and the last: one
+    contiguous block of deep layers dropped)."""
     alpha: float = 0.5
     """Weight of the KD term: loss = (1-alpha)*CE + alpha*T^2*KL(teacher || student)."""
     temperature: float = 2.0
@@ -212,6 +215,8 @@ class DistillConfig:
         _check(self.num_layers >= 1, f"{prefix}num_layers={self.num_layers}: must be >= 1")
         _check(0 <= self.alpha <= 1, f"{prefix}alpha={self.alpha}: must be in [0, 1]")
         _check(self.temperature > 0, f"{prefix}temperature={self.temperature}: must be > 0")
+        _check(self.layer_selection in ("spread", "block"),
+               f"{prefix}layer_selection={self.layer_selection!r}: choose spread or block")
         _check(self.top_k >= 0, f"{prefix}top_k={self.top_k}: must be >= 0 (0: the full vocabulary)")
 
 

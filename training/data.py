@@ -235,7 +235,8 @@ def visible_answer(pair: QAPair, gold: Chunk, max_passage_chars: int, max_senten
     shown = focus(gold.text, pair.question, max_passage_chars)
     if _squash(pair.answer)[:60] in _squash(shown):
         return pair.answer
-    return " ".join(sentences(shown.removeprefix("… "))[:max_sentences]).removesuffix(" …")
+    said = [s for s in sentences(shown.removeprefix("… ")) if not s.endswith("?")]  # not a question's own line
+    return " ".join(said[:max_sentences]).removesuffix(" …")
 
 
 def _squash(text: str) -> str:

