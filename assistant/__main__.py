@@ -155,6 +155,7 @@ def print_answer(answer: Answer, streamed: bool = False) -> None:
 # ---------------------------------------------------------------------------- evaluate / bench
 
 def cmd_evaluate(args, settings: DecodingSettings) -> int:
+    from training.evaluate import machine
     from training.metrics import read_qa
 
     from .evaluation import evaluate, format_scores, update_report, write_answers
@@ -178,7 +179,7 @@ def cmd_evaluate(args, settings: DecodingSettings) -> int:
     if args.answers:
         write_answers(args.answers, name, scores)
     meta = {"qa": str(args.qa), "index": str(args.index), "questions": len(qa), "k": args.k,
-            "settings": settings.to_dict(), "machine": _machine()}
+            "settings": settings.to_dict(), "machine": machine()}
     if args.report:
         report = update_report(args.report, name, scores, meta)
         bars, best = report["answer_bars"], report["best_variant"]
@@ -190,16 +191,6 @@ def cmd_evaluate(args, settings: DecodingSettings) -> int:
             print(f"\n{args.report}: mejor variante {best}; barras (todas las preguntas del informe): "
                   + ", ".join(f"{k}={v['mean'] if isinstance(v, dict) else v}" for k, v in bars.items()))
     return 0
-
-
-def _machine() -> str:
-    import platform
-
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads (CPU)"
 
 
 def _progress(i: int, n: int) -> None:

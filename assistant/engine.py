@@ -6,7 +6,6 @@ user typed or for a missing artifact: it returns a Spanish message that says wha
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -17,6 +16,7 @@ from training.prompts import REASONING_MARK
 
 from .answer import Answer, assemble_answer, extractive_answer
 from .generation import StreamedGeneration
+from .model_info import read_report
 from .prompting import build_prompt
 from .registry import DEFAULT_MODELS, REFERENCE, TRAIN_COMMAND, Registry, shared_registry
 from .retrieval import DEFAULT_INDEX, Passage, retrieve
@@ -147,7 +147,7 @@ class Engine:
     def default_variant(self) -> str | None:
         """The variant whose answers were measured most often correct (`best_variant` in the models'
         report.json, written by `python -m assistant evaluate --report`), else the first of PREFERRED."""
-        best = measured_best(self.registry.models_dir)
+        best = read_report(self.registry.models_dir).get("best_variant")
         if best in self.variants:
             return best
         return next((v for v in PREFERRED if v in self.variants), None)
@@ -198,14 +198,6 @@ class Engine:
         """Same passages and settings for every variant; a failing one gets `error`, the rest still run."""
         prepared = self.prepare(question, k)
         return {v: self.answer(prepared, v, settings, cot) for v in (variants or self.variants)}
-
-
-def measured_best(models_dir: Path) -> str | None:
-    """`best_variant` from `<models_dir>/report.json`; None when there is no readable report."""
-    try:
-        return json.loads((Path(models_dir) / "report.json").read_text(encoding="utf-8")).get("best_variant")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def load_index(index_dir: Path):

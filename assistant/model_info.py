@@ -35,9 +35,10 @@ def curves(rows: list[dict], keys: tuple[str, ...]) -> dict[str, list[tuple[floa
 def read_report(models_dir: Path) -> dict:
     path = models_dir / "report.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     except (OSError, json.JSONDecodeError):
         return {}
+    return report if isinstance(report, dict) else {}
 
 
 def read_card(model_dir: Path) -> str:

@@ -36,7 +36,7 @@ def run(cfg: PipelineConfig, out: Path) -> dict:
     base_dir = require(out / "base", "python -m training.pretrain")
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     data = build_data(cfg, tokenizer)
-    report: dict = {"variants": {}, "machine": _machine(), "profile": cfg.profile}
+    report: dict = {"variants": {}, "machine": machine(), "profile": cfg.profile}
     base_config = AutoModelForCausalLM.from_pretrained(base_dir).config
     torch.manual_seed(cfg.pretrain.optim.seed)  # the base's architecture (from scratch or not), random weights
     untrained = AutoModelForCausalLM.from_config(base_config).eval()
@@ -89,7 +89,8 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _machine() -> str:
+def machine() -> str:
+    """The machine a figure was measured on, as the reports name it."""
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads (CPU)"
