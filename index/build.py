@@ -112,11 +112,18 @@ def _previous_state(out_dir: Path, config: IndexConfig) -> tuple[dict, Path | No
         return {}, None, "previous index is damaged"
     if manifest.get("format_version") != FORMAT_VERSION:
         return manifest, None, f"index format changed ({manifest.get('format_version')} -> {FORMAT_VERSION})"
-    if manifest.get("embedder", {}).get("name") != config.embedder:
-        return manifest, None, f"embedder changed ({manifest.get('embedder', {}).get('name')} -> {config.embedder})"
+    before = {k: v for k, v in manifest.get("embedder", {}).items() if k != "dim"}
+    now = dense.embedder_identity(config.embedder)
+    if before != now:
+        return manifest, None, f"embedder changed ({_describe(before)} -> {_describe(now)})"
     if manifest.get("content_key") != config.content_key():
         return manifest, None, "chunker settings changed"
     return manifest, version, None
+
+
+def _describe(identity: dict) -> str:
+    name = identity.get("name") or "unknown"
+    return f"{name} ({identity['weights']})" if identity.get("weights") else name
 
 
 def _search_settings(config: IndexConfig) -> dict:
@@ -234,7 +241,7 @@ def _build(docs_dir: Path, out_dir: Path, config: IndexConfig, progress: bool,
         "format_version": FORMAT_VERSION,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "docs_dir": str(docs_dir),
-        "embedder": {"name": config.embedder, "dim": int(dim)},
+        "embedder": {**dense.embedder_identity(config.embedder), "dim": int(dim)},
         "chunker": config.to_dict()["chunker"],
         "content_key": key,
         "search": _search_settings(config),

@@ -125,7 +125,7 @@ class HybridIndex:
     # ------------------------------------------------------------------ search
 
     def embed_query(self, query: str) -> np.ndarray:
-        return dense_mod.embed(self.config.embedder, [query])[0]
+        return dense_mod.embed_query(self.config.embedder, query)
 
     def rankings(self, query: str, depth: int | None = None,
                  query_vector: np.ndarray | None = None) -> dict[str, Ranking]:

