@@ -5,7 +5,8 @@ Three passes, each simple:
    each with its character span in the document.
 2. `group_sections`: a section starts at every heading, numbered question («12. ¿Qué es ...?»),
    slide title/break and page or slide boundary; it records the heading path at that point.
-   Tiny sections merge forward unless the next one starts at a strong boundary.
+   Tiny sections merge forward unless the next one starts at a strong boundary; a section that is
+   only a heading always opens the next one (a heading alone is no passage).
 3. `pack_section`: a section's blocks (sentences, for long blocks) are packed into chunks of at
    most `max_chars`, the next chunk repeating up to `overlap_chars` of whole sentences.
 
@@ -56,6 +57,10 @@ class Section:
     @property
     def size(self) -> int:
         return self.end - self.start
+
+    @property
+    def heading_only(self) -> bool:
+        return all(b.kind in ("heading", "title") for b in self.blocks)
 
 
 def _is_title_line(line: str) -> bool:
@@ -179,7 +184,12 @@ def group_sections(doc: Document, blocks: list[Block], cfg: ChunkerConfig) -> li
     merged: list[Section] = []
     for section in sections:
         prev = merged[-1] if merged else None
-        if (
+        if prev is not None and prev.heading_only:
+            # A heading alone («# Perplejidad en la práctica 2» right before «## Definición») is no
+            # passage: it opens the next section, which keeps its own (deeper) heading path.
+            section.blocks[:0] = prev.blocks
+            merged[-1] = section
+        elif (
             prev is not None
             and prev.size < cfg.min_chars
             and not section.strong
@@ -188,6 +198,8 @@ def group_sections(doc: Document, blocks: list[Block], cfg: ChunkerConfig) -> li
             prev.blocks.extend(section.blocks)
         else:
             merged.append(section)
+    if len(merged) > 1 and merged[-1].heading_only:  # a trailing heading with nothing under it
+        merged[-2].blocks.extend(merged.pop().blocks)
     return merged
 
 

@@ -73,6 +73,19 @@ def test_markdown_heading_path_nests():
     assert ("Transformers", "Posiciones") in paths
 
 
+def test_a_heading_alone_is_never_a_chunk():
+    definition = "La perplejidad es la exponencial de la entropía cruzada media por token. " * 6
+    text = f"# Perplejidad en la práctica 2\n\n## Definición\n\n{definition}\n\n## Cálculo\n\n{definition}\n\n# Anexo\n"
+    chunks = chunks_of(text)
+    assert all(c.text.lstrip("# ").strip() not in ("Perplejidad en la práctica 2", "Anexo") for c in chunks)
+    first = chunks[0]
+    assert first.text.startswith("# Perplejidad en la práctica 2") and "exponencial" in first.text
+    assert first.heading_path == ["Perplejidad en la práctica 2", "Definición"]
+    assert chunks[-1].text.rstrip().endswith("# Anexo"), "a trailing heading joins the section before it"
+    only_a_title = chunks_of("# Perplejidad\n")
+    assert [c.text for c in only_a_title] == ["# Perplejidad"], "a note that is only a title is still indexed"
+
+
 def test_slide_text_splits_on_breaks_and_titles():
     slides = "\n---\n".join(
         f"Diapositiva {name}\n\n- " + f"punto sobre {name}. " * 25 for name in ("Atención", "Consultas", "Valores"))
