@@ -2,7 +2,7 @@
 
     python -m index build --docs DIR --out DIR [--config FILE] [--embedder NAME] [--index-type flat|hnsw]
     python -m index query --index DIR --k K [--json] [--mode hybrid|lexical|dense] "question"
-    python -m index evaluate --index DIR --qa FILE [--json] [--sweep]
+    python -m index evaluate --index DIR --qa FILE [--index DIR2 --qa FILE2 ...] [--json] [--sweep]
     python -m index bench [--docs DIR] [--sizes 1000,10000,100000]
 """
 
@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded at run time
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -55,23 +56,25 @@ def cmd_query(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate, load_qa, sweep
+    from .evaluate import DevSet, evaluate, format_sweep, load_qa, sweep
     from .store import HybridIndex
 
-    index = HybridIndex.load(args.index)
-    items = load_qa(args.qa)
+    if len(args.index) != len(args.qa):
+        raise ValueError(f"give one --qa per --index ({len(args.index)} --index, {len(args.qa)} --qa)")
+    sets = [DevSet(Path(qa).stem, HybridIndex.load(index), load_qa(qa)) for index, qa in zip(args.index, args.qa, strict=True)]
     if args.sweep:
-        for setting, scores in sweep(index, items)[: args.top]:
-            w = setting["weights"]
-            label = f"{setting['fusion']:<8} k={setting.get('rrf_k', '-'):<3} stems={w['stems']} chars={w['chars']} dense={w['dense']}"
-            print(f"{label:<50} {scores.line()}")
+        print(format_sweep(sweep(sets), args.top))
         return 0
-    results = evaluate(index, items)
+    results = {d.name: [s.to_dict() for s in evaluate(d.index, d.items)] for d in sets}
     if args.json:
-        print(json.dumps([s.to_dict() for s in results], indent=2))
-    else:
-        for s in results:
-            print(s.line())
+        print(json.dumps(results if len(sets) > 1 else next(iter(results.values())), indent=2))
+        return 0
+    for name, scores in results.items():
+        if len(sets) > 1:
+            print(f"== {name}")
+        for s in scores:
+            print(f"{s['retriever']:<8} recall@1={s['recall@1']:.3f}  recall@5={s['recall@5']:.3f}  "
+                  f"MRR@10={s['mrr@10']:.3f}  (n={s['n']})")
     return 0
 
 
@@ -103,11 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("question")
     p.set_defaults(func=cmd_query)
 
-    p = sub.add_parser("evaluate", help="recall@1, recall@5, MRR@10 on a question set")
-    p.add_argument("--index", required=True)
-    p.add_argument("--qa", required=True, help='JSON lines {"question": ..., "evidence": [...]}')
+    p = sub.add_parser("evaluate", help="recall@1, recall@5, MRR@10 on one or more question sets")
+    p.add_argument("--index", required=True, action="append", help="index folder (repeat: one per --qa)")
+    p.add_argument("--qa", required=True, action="append",
+                   help='JSON lines {"question": ..., "evidence": [...]} (repeat, paired with --index in order)')
     p.add_argument("--json", action="store_true")
-    p.add_argument("--sweep", action="store_true", help="score every fusion setting (how the defaults were chosen)")
+    p.add_argument("--sweep", action="store_true", help="score every fusion setting on every set, with cross-validation (how the defaults were chosen)")
     p.add_argument("--top", type=int, default=20, help="with --sweep: how many settings to print")
     p.set_defaults(func=cmd_evaluate)
 

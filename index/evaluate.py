@@ -1,5 +1,9 @@
 """Retrieval quality on a question set: recall@1, recall@5 and MRR@10 per retriever.
 
+`sweep` scores every fusion setting on one or more dev sets (each its own index and questions) and
+`cross_validate` chooses on one set and reports on the other, which is how the defaults in
+`IndexConfig` were chosen: a setting good on every set rather than the optimum of one.
+
 The question file is JSON lines `{"question": ..., "evidence": ["substring", ...]}`; a retrieved
 chunk is a hit when its text contains one of the evidence strings (whitespace-normalised).
 """
@@ -96,18 +100,98 @@ def evaluate(index: HybridIndex, items: list[QAItem]) -> list[Scores]:
     return [score_ranks(name, r) for name, r in ranks.items()]
 
 
-def sweep(index: HybridIndex, items: list[QAItem]) -> list[tuple[dict, Scores]]:
-    """Every fusion setting on the same rankings, best first (recall@1 + recall@5, then MRR)."""
-    rankings = [index.rankings(item.question) for item in items]
-    weight_grid = [{"stems": s, "chars": c, "dense": d}
-                   for s, c, d in itertools.product((0.0, 0.5, 0.9), (0.0, 0.2, 0.35, 0.5), (0.0, 0.1, 0.2, 0.3, 0.5))
-                   if s + c + d > 0]
-    grid = [{"fusion": "rrf", "rrf_k": k, "weights": w} for k in (5, 10, 20, 60) for w in weight_grid]
-    grid += [{"fusion": "weighted", "weights": w} for w in weight_grid]
+FUSION_GRID_WEIGHTS = (0.0, 0.2, 0.35, 0.5, 0.7, 1.0)
+
+
+def fusion_grid() -> list[dict]:
+    """Every fusion setting the sweep scores: RRF at four k, and the weighted min-max mix, over a grid
+    of the three rankings' weights (only their ratios matter, so the grid is coarse but wide)."""
+    weights = [{"stems": s, "chars": c, "dense": d}
+               for s, c, d in itertools.product(FUSION_GRID_WEIGHTS, repeat=3) if s + c + d > 0]
+    grid = [{"fusion": "rrf", "rrf_k": k, "weights": w} for k in (5, 10, 20, 60) for w in weights]
+    return grid + [{"fusion": "weighted", "weights": w} for w in weights]
+
+
+def objective(scores: Scores) -> tuple[float, float]:
+    """What a setting is chosen by: recall@1 + recall@5, then MRR@10."""
+    return scores.recall_at_1 + scores.recall_at_5, scores.mrr_at_10
+
+
+@dataclass
+class DevSet:
+    name: str
+    index: HybridIndex
+    items: list[QAItem]
+
+
+@dataclass
+class SweepResult:
+    setting: dict
+    scores: dict[str, Scores]
+    """Per dev set, same order as the sets given."""
+
+    def worst(self) -> float:
+        return min(objective(s)[0] for s in self.scores.values())
+
+    def pooled(self) -> tuple[float, float]:
+        """recall@1 + recall@5 and MRR@10 over every question of every set (each question counts once)."""
+        n = sum(s.n for s in self.scores.values())
+        return (sum(objective(s)[0] * s.n for s in self.scores.values()) / n,
+                sum(s.mrr_at_10 * s.n for s in self.scores.values()) / n)
+
+    def label(self) -> str:
+        w = self.setting["weights"]
+        k = f"k={self.setting['rrf_k']}" if self.setting["fusion"] == "rrf" else ""
+        return f"{self.setting['fusion']} {k} stems={w['stems']} chars={w['chars']} dense={w['dense']}".replace("  ", " ")
+
+
+def sweep(sets: list[DevSet], grid: list[dict] | None = None) -> list[SweepResult]:
+    """Every fusion setting scored on every dev set (rankings computed once per question), sorted by
+    the pooled objective over all their questions, then the worst set's: the setting chosen fits the
+    union of the sets, and `cross_validate` shows how a choice made on one set transfers."""
+    rankings = {d.name: [d.index.rankings(item.question) for item in d.items] for d in sets}
     results = []
-    for setting in grid:
-        ranks = [first_hit([index.chunks[i].text for i, _ in index.fuse(r, **setting)[:10]], item.evidence)
-                 for r, item in zip(rankings, items, strict=True)]
-        results.append((setting, score_ranks("fused", ranks)))
-    results.sort(key=lambda sr: (-(sr[1].recall_at_1 + sr[1].recall_at_5), -sr[1].mrr_at_10))
+    for setting in grid or fusion_grid():
+        per_set = {}
+        for d in sets:
+            ranks = [first_hit([d.index.chunks[i].text for i, _ in d.index.fuse(r, **setting)[:10]], item.evidence)
+                     for r, item in zip(rankings[d.name], d.items, strict=True)]
+            per_set[d.name] = score_ranks("fused", ranks)
+        results.append(SweepResult(setting, per_set))
+    results.sort(key=lambda r: (-r.pooled()[0], -r.worst(), -r.pooled()[1]))
     return results
+
+
+def cross_validate(results: list[SweepResult]) -> list[tuple[str, str, SweepResult]]:
+    """Choose on one set, report on each other: [(chosen on, reported on, the chosen setting)]. A setting
+    that only fits its own set shows here as a drop on the other."""
+    names = list(results[0].scores) if results else []
+    out = []
+    for chosen_on in names:
+        best = max(results, key=lambda r: objective(r.scores[chosen_on]))
+        out += [(chosen_on, other, best) for other in names if other != chosen_on]
+    return out
+
+
+def format_sweep(results: list[SweepResult], top: int) -> str:
+    """The sweep as a person reads it: the most robust settings, then the cross-validation."""
+    if not results:
+        return "no settings"
+    names = list(results[0].scores)
+    lines = [f"{len(results)} fusion settings on {len(names)} dev set(s): {', '.join(names)}; "
+             "sorted by recall@1 + recall@5 over all their questions"]
+    header = f"{'setting':<44}" + "".join(f" {n + ' R@1/R@5/MRR':>28}" for n in names)
+    lines.append(header)
+    for r in results[:top]:
+        cells = "".join(f" {s.recall_at_1:>12.3f}/{s.recall_at_5:.3f}/{s.mrr_at_10:.3f}" for s in r.scores.values())
+        lines.append(f"{r.label():<44}{cells}")
+    if len(names) > 1:
+        lines.append("\ncross-validation (choose on one set, report on the other):")
+        for chosen_on, other, best in cross_validate(results):
+            own, there = best.scores[chosen_on], best.scores[other]
+            lines.append(f"  best on {chosen_on}: {best.label()} -> {chosen_on} R@1 {own.recall_at_1:.3f} R@5 "
+                         f"{own.recall_at_5:.3f}; {other} R@1 {there.recall_at_1:.3f} R@5 {there.recall_at_5:.3f}")
+        robust = results[0]
+        lines.append(f"  best on all (the default): {robust.label()} -> " + "; ".join(
+            f"{n} R@1 {s.recall_at_1:.3f} R@5 {s.recall_at_5:.3f}" for n, s in robust.scores.items()))
+    return "\n".join(lines)

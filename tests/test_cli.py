@@ -52,6 +52,18 @@ def test_evaluate_prints_lexical_dense_fused(built, tmp_path):
     assert all("recall@1=" in line and "recall@5=" in line and "MRR@10=" in line for line in lines)
 
 
+def test_sweep_over_two_dev_sets_cross_validates(built, tmp_path):
+    _, out, _ = built
+    qa1 = write(tmp_path / "uno.jsonl", '{"question": "cómo elige secuencias beam", "evidence": ["secuencias parciales"]}\n')
+    qa2 = write(tmp_path / "dos.jsonl", '{"question": "¿qué es teacher forcing?", "evidence": ["teacher forcing"]}\n')
+    text = run("evaluate", "--sweep", "--top", "3", "--index", str(out), "--qa", str(qa1),
+               "--index", str(out), "--qa", str(qa2)).stdout
+    assert "2 dev set(s): uno, dos" in text
+    assert "best on uno:" in text and "best on dos:" in text and "best on all (the default):" in text
+    proc = run("evaluate", "--index", str(out), "--qa", str(qa1), "--qa", str(qa2), ok=False)
+    assert proc.returncode == 2 and "one --qa per --index" in proc.stderr
+
+
 def test_errors_name_the_problem_and_the_fix(tmp_path):
     proc = run("query", "--index", str(tmp_path / "none"), "--k", "3", "x", ok=False)
     assert proc.returncode == 2 and "python -m index build" in proc.stderr and "Traceback" not in proc.stderr
