@@ -21,11 +21,14 @@ class Passage:
     heading_path: tuple[str, ...]
     location: str
     score: float
+    relevance: float | None = None
+    """Cosine to the question (see `index.SearchResult.relevance`)."""
 
     @classmethod
     def from_result(cls, result: SearchResult) -> Passage:
         c = result.chunk
-        return cls(result.rank, c.text, c.source, tuple(c.heading_path), location(c.page, c.slide), result.score)
+        return cls(result.rank, c.text, c.source, tuple(c.heading_path), location(c.page, c.slide), result.score,
+                   result.relevance)
 
     @property
     def heading(self) -> str:
@@ -37,5 +40,7 @@ class Passage:
         return " · ".join(x for x in (self.source, self.heading, self.location) if x)
 
 
-def retrieve(index: HybridIndex, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
-    return [Passage.from_result(r) for r in index.search(question, k=k, mode=mode)]
+def retrieve(index: HybridIndex, question: str, k: int = 5, mode: str = "hybrid") -> tuple[list[Passage], bool]:
+    """(passages, whether the index covers the question at all)."""
+    results = index.search(question, k=k, mode=mode)
+    return [Passage.from_result(r) for r in results], index.covers(results)

@@ -39,7 +39,11 @@ class IndexNotFoundError(FileNotFoundError):
 class SearchResult:
     chunk: Chunk
     score: float
+    """The fused score: comparable within one query's results only (min-max or RRF)."""
     rank: int
+    relevance: float | None = None
+    """Cosine between the question's and the chunk's embeddings: comparable across queries, which is
+    what `HybridIndex.covers` thresholds (None in lexical mode, where no query is embedded)."""
 
     def to_dict(self) -> dict:
         c = self.chunk
@@ -150,12 +154,23 @@ class HybridIndex:
         if not query.strip() or not self.chunks:
             return []
         depth = max(k, self.config.candidates)
+        vector = None
         if mode == "lexical":  # no query embedding needed
             rankings = {name: top_k(s, depth) for name, s in self.lexical.scores(query).items()}
         else:
-            rankings = self.rankings(query, depth)
+            vector = self.embed_query(query)
+            rankings = self.rankings(query, depth, query_vector=vector)
         ranked = self.fuse(rankings, self.mode_weights(mode))
-        return [SearchResult(self.chunks[i], float(s), r) for r, (i, s) in enumerate(ranked[:k], start=1)]
+        return [SearchResult(self.chunks[i], float(s), r,
+                             None if vector is None else float(self.vectors[i] @ vector))
+                for r, (i, s) in enumerate(ranked[:k], start=1)]
+
+    def covers(self, results: list[SearchResult]) -> bool:
+        """Whether the corpus has anything on the question: some result at least `min_relevance` close.
+        True when it cannot tell (lexical mode, no threshold for this embedder)."""
+        threshold = self.config.relevance_threshold()
+        scored = [r.relevance for r in results if r.relevance is not None]
+        return not threshold or not scored or max(scored) >= threshold
 
     def mode_weights(self, mode: str) -> dict[str, float]:
         w = self.config.weights()
