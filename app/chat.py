@@ -15,18 +15,36 @@ HISTORY = "chat_history"
 
 def page(eng: Engine, c: Controls) -> None:
     history = st.session_state.setdefault(HISTORY, [])
-    for turn in history:
-        with st.chat_message("user"):
-            st.markdown(turn["question"])
-        with st.chat_message("assistant"):
-            render.answer(turn["answer"])
-    if question := st.chat_input("Pregunta sobre el curso, p. ej. ¿Qué es teacher forcing?"):
-        with st.chat_message("user"):
-            st.markdown(question)
-        with st.chat_message("assistant"):
-            answer = respond(eng, c, question)
-            render.answer(answer)
-        history.append({"question": question, "answer": answer})
+    # The exchanges go into a container drawn first, the input after it: the input stays below the
+    # newest answer, which streams into the container above it.
+    exchanges = st.container()
+    question = st.chat_input("Pregunta sobre el curso, p. ej. ¿Qué es teacher forcing?")
+    with exchanges:
+        for turn in history:
+            show_turn(turn)
+        if question:
+            with st.chat_message("user"):
+                st.markdown(question)
+            with st.chat_message("assistant"):
+                st.caption(model_label(eng, c.variant))
+                answer = respond(eng, c, question)
+                render.answer(answer)
+            history.append({"question": question, "answer": answer, "model": model_label(eng, c.variant)})
+
+
+def show_turn(turn: dict) -> None:
+    with st.chat_message("user"):
+        st.markdown(turn["question"])
+    with st.chat_message("assistant"):
+        st.caption(turn.get("model", ""))
+        render.answer(turn["answer"])
+
+
+def model_label(eng: Engine, variant: str | None) -> str:
+    """Which model wrote an answer, so the history stays clear after switching variants."""
+    if variant is None:
+        return "Sin modelo: respuesta extractiva (frases de los pasajes recuperados)"
+    return f"Modelo: {eng.registry.info(variant).label}"
 
 
 def respond(eng: Engine, c: Controls, question: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import streamlit as st
 
@@ -19,12 +20,19 @@ def model_text(text: str) -> str:
     return _BLOCK_MARKUP.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
 
 
+REDRAW_S = 0.08
+"""Streamed text is redrawn at most this often: each redraw sends and renders the whole text so far,
+which per token cost the browser and the server a share of the cores generation runs on."""
+
+
 def stream_into(placeholder, stream: AnswerStream) -> Answer:
     """Show the text as it arrives, then leave the placeholder empty for the final rendering."""
-    text = ""
+    text, last = "", 0.0
     for piece in stream:
         text += piece
-        placeholder.markdown(model_text(text) + CURSOR)
+        if time.monotonic() - last >= REDRAW_S:
+            placeholder.markdown(model_text(text) + CURSOR)
+            last = time.monotonic()
     placeholder.empty()
     return stream.answer
 
@@ -43,22 +51,36 @@ def answer(a: Answer, compact: bool = False) -> None:
     if a.invalid_citations:
         st.warning("Cita pasajes que no recibió: " + ", ".join(f"[{n}]" for n in a.invalid_citations))
     if a.stats is not None:
-        st.caption(a.stats.line())
+        st.caption(a.stats.line() + (f" · {a.context}" if a.context else ""))
     elif a.extractive:
         st.caption("respuesta extractiva: los pasajes recuperados, sin modelo")
     sources(a, compact)
 
 
+SUPPORT_HELP = ("«respaldado»: al menos el 60 % de las palabras con contenido del texto que cita el pasaje "
+                "están en él; «sin respaldo»: la respuesta lo cita, pero lo que dice no está en ese pasaje.")
+
+
+def citation_mark(a: Answer, number: int) -> str:
+    """« — citado, respaldado» / « — citado, sin respaldo» / '' for a passage the answer does not cite."""
+    marks = [c for c in a.citations if c.valid and c.number == number]
+    if not marks:
+        return ""
+    return " — citado, respaldado ✓" if any(c.supported for c in marks) else " — citado, sin respaldo ✗"
+
+
 def sources(a: Answer, compact: bool = False) -> None:
-    cited = {c.number for c in a.citations if c.valid}
+    supported = {c.number for c in a.citations if c.supported}
     if compact:
         if a.passages:
             st.caption("Fuentes: " + " · ".join(
-                f"{'**' if p.number in cited else ''}[{p.number}] {p.source}{'**' if p.number in cited else ''}"
-                for p in a.passages))
+                f"[{p.number}] {p.source}{citation_mark(a, p.number).replace(' — citado,', '')}"
+                for p in a.passages), help=SUPPORT_HELP)
         return
+    if a.citations:
+        st.caption(SUPPORT_HELP)
     for p in a.passages:
-        label = f"[{p.number}] {p.where}" + (" — citado" if p.number in cited else "")
-        with st.expander(label, expanded=False):
-            st.markdown(highlight(p.text, a.text) if p.number in cited else p.text)
-            st.caption(f"puntuación de recuperación {p.score:.3f}")
+        with st.expander(f"[{p.number}] {p.where}{citation_mark(a, p.number)}", expanded=False):
+            st.markdown(highlight(p.text, a.text) if p.number in supported else p.text)
+            relevance = f" · similitud con la pregunta {p.relevance:.3f}" if p.relevance is not None else ""
+            st.caption(f"puntuación de recuperación {p.score:.3f}{relevance}")

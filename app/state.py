@@ -64,10 +64,27 @@ class Controls:
     settings: DecodingSettings
 
 
+DECODING_TABS = ("Chat", "Comparar", "Siguiente token")
+"""Where the retrieval and decoding controls act; Documentos and Modelos do not show them."""
+_KEYS = ("variant", "cot", "k", "strategy", "num_beams", "length_penalty", "temperature", "top_k", "top_p",
+         "seed", "repetition_penalty", "max_new_tokens")
+
+
 def sidebar(eng: Engine) -> Controls:
+    # A widget not drawn in a run loses its value; these are hidden on some tabs and for some
+    # strategies, so each run hands their values back to the session first (Streamlit's documented way).
+    for key in _KEYS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+    tab = st.session_state.get("vista") or DECODING_TABS[0]
     with st.sidebar:
         st.header("Ajustes")
         names = eng.variants
+        if tab not in DECODING_TABS:
+            st.caption("Los ajustes del modelo y de la decodificación están en Chat, Comparar y Siguiente token.")
+            return Controls(st.session_state.get("variant") if st.session_state.get("variant") in names
+                            else eng.default_variant(), bool(st.session_state.get("cot", False)),
+                            int(st.session_state.get("k", 5)), settings_from_state())
         if names:
             default = names.index(eng.default_variant())
             variant = st.selectbox("Modelo (Chat)", names, index=default, key="variant",
@@ -77,30 +94,44 @@ def sidebar(eng: Engine) -> Controls:
             st.caption("Sin modelos: respuestas extractivas (los pasajes recuperados).")
         cot = st.toggle("Cadena de pensamiento (CoT)", key="cot",
                         help="El modelo razona paso a paso antes de la respuesta final.")
-        k = st.slider("Pasajes recuperados", 1, 10, 5, key="k")
+        k = st.slider("Pasajes recuperados", 1, 10, 5, key="k",
+                      help="Cuántos pasajes se recuperan; cada modelo recibe los que caben en su contexto "
+                           "(cada respuesta dice cuántos recibió).")
         settings = decoding_controls()
     return Controls(variant, cot, k, settings)
 
 
+def settings_from_state() -> DecodingSettings:
+    d = DecodingSettings()
+    values = {f: st.session_state.get(f, getattr(d, f)) for f in _KEYS[3:]}
+    try:
+        return DecodingSettings(**values)
+    except SettingsError:
+        return d
+
+
 def decoding_controls() -> DecodingSettings:
+    """Only the controls the chosen strategy uses are shown (greedy has no temperature to set)."""
     st.subheader("Decodificación")
     strategy = st.radio("Estrategia", STRATEGIES, key="strategy", format_func=STRATEGY_LABELS.get)
     active = DecodingSettings(strategy=strategy).active_fields()
     d = DecodingSettings()
-    values = {
-        "num_beams": st.slider("Haces (num_beams)", 2, 8, d.num_beams, key="num_beams",
-                               disabled="num_beams" not in active),
-        "length_penalty": st.slider("Penalización de longitud", -2.0, 2.0, d.length_penalty, 0.1,
-                                    key="length_penalty", disabled="length_penalty" not in active),
-        "temperature": st.slider("Temperatura", 0.05, 2.0, d.temperature, 0.05, key="temperature",
-                                 disabled="temperature" not in active),
-        "top_k": st.slider("top-k (0 = sin filtro)", 0, 200, d.top_k, key="top_k", disabled="top_k" not in active),
-        "top_p": st.slider("top-p", 0.05, 1.0, d.top_p, 0.05, key="top_p", disabled="top_p" not in active),
-        "seed": st.number_input("Semilla", 0, 2**31 - 1, d.seed, key="seed", disabled="seed" not in active),
-        "repetition_penalty": st.slider("Penalización de repetición", 1.0, 2.0, d.repetition_penalty, 0.05,
-                                        key="repetition_penalty"),
-        "max_new_tokens": st.slider("Máx. tokens nuevos", 8, 512, d.max_new_tokens, 8, key="max_new_tokens"),
+    widgets = {
+        "num_beams": lambda: st.slider("Haces (num_beams)", 2, 8, d.num_beams, key="num_beams"),
+        "length_penalty": lambda: st.slider("Penalización de longitud", -2.0, 2.0, d.length_penalty, 0.1,
+                                            key="length_penalty"),
+        "temperature": lambda: st.slider("Temperatura", 0.05, 2.0, d.temperature, 0.05, key="temperature"),
+        "top_k": lambda: st.slider("top-k (0 = sin filtro)", 0, 200, d.top_k, key="top_k"),
+        "top_p": lambda: st.slider("top-p", 0.05, 1.0, d.top_p, 0.05, key="top_p"),
+        "seed": lambda: st.number_input("Semilla", 0, 2**31 - 1, d.seed, key="seed"),
     }
+    values = {name: (draw() if name in active else st.session_state.get(name, getattr(d, name)))
+              for name, draw in widgets.items()}
+    if not set(widgets) & set(active):
+        st.caption("La búsqueda voraz elige siempre el token más probable: no tiene más parámetros.")
+    values["repetition_penalty"] = st.slider("Penalización de repetición", 1.0, 2.0, d.repetition_penalty, 0.05,
+                                             key="repetition_penalty")
+    values["max_new_tokens"] = st.slider("Máx. tokens nuevos", 8, 512, d.max_new_tokens, 8, key="max_new_tokens")
     try:
         return DecodingSettings(strategy=strategy, **values)
     except SettingsError as exc:

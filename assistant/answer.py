@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -10,16 +11,30 @@ from training.prompts import cited_numbers, content_stems, sentences, split_reas
 from .generation import GenerationStats, TokenStep
 from .retrieval import Passage
 
+SUPPORT_MIN = 0.6
+"""Share of the citing text's content words that must be in the cited passage for «respaldado»."""
+_NUMBER = re.compile(r"\[(\d+)\]")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
+_MARKER = re.compile(r"\[\d+\]|\bseg[uú]n\b", re.IGNORECASE)
+
 
 @dataclass
 class Citation:
     number: int
     passage: Passage | None
     """None when the answer cites a passage it was not given (flagged in the UI)."""
+    support: float = 0.0
+    """How much of what the answer says next to `[n]` is in passage n: the share of that text's content
+    stems (the index's Spanish analyzer) found in the passage, the best over the places it is cited.
+    Text with fewer than two content words supports nothing."""
 
     @property
     def valid(self) -> bool:
         return self.passage is not None
+
+    @property
+    def supported(self) -> bool:
+        return self.valid and self.support >= SUPPORT_MIN
 
     def where(self) -> str:
         if self.passage is None:
@@ -44,6 +59,8 @@ class Answer:
     raw: str = ""
     extractive: bool = False
     """True when no model produced it: the retrieved passages stand in as the answer."""
+    context: str = ""
+    """What the model was given (passages, characters), in Spanish; empty when no model ran."""
 
     @property
     def invalid_citations(self) -> list[int]:
@@ -60,7 +77,30 @@ class Answer:
 def resolve_citations(text: str, passages: Sequence[Passage]) -> list[Citation]:
     """Every `[n]` in the text, in order of first appearance, mapped to the passage numbered n."""
     by_number = {p.number: p for p in passages}
-    return [Citation(n, by_number.get(n)) for n in cited_numbers(text)]
+    return [Citation(n, by_number.get(n), citation_support(text, n, by_number.get(n))) for n in cited_numbers(text)]
+
+
+def citation_support(text: str, number: int, passage: Passage | None) -> float:
+    """See `Citation.support`. What a `[n]` cites is the sentence on one side of it (never past the
+    neighbouring citation): the one it closes («... es la media armónica [2].») or the one it opens
+    («Según [1]: ...»); the better supported side counts."""
+    if passage is None:
+        return 0.0
+    in_passage = set(content_stems(passage.text))
+    marks = list(_NUMBER.finditer(text))
+    best = 0.0
+    for i, m in enumerate(marks):
+        if int(m.group(1)) != number:
+            continue
+        before = text[marks[i - 1].end() if i else 0 : m.start()]
+        after = text[m.end() : marks[i + 1].start() if i + 1 < len(marks) else len(text)]
+        before = _SENTENCE_BREAK.split(before.rstrip(" .!?"))[-1]  # the sentence the mark closes
+        after = _SENTENCE_BREAK.split(after.lstrip(" :.").strip())[0]  # or the one it opens
+        for side in (before, after):
+            claim = set(content_stems(_MARKER.sub(" ", side)))
+            if len(claim) >= 2:
+                best = max(best, len(claim & in_passage) / len(claim))
+    return best
 
 
 def assemble_answer(variant: str, raw: str, passages: Sequence[Passage], cot: bool,

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.prompts import REASONING_MARK
+from training.prompts import REASONING_MARK, focus
 
 from .answer import Answer, assemble_answer, extractive_answer
 from .generation import StreamedGeneration
@@ -25,6 +25,9 @@ from .settings import DecodingSettings
 MAX_QUESTION_CHARS = 4000
 INDEX_COMMAND = "python -m index build --docs course --out {out}"
 PREFERRED = ("tuned", "distilled", "base", REFERENCE)
+NOT_COVERED = ("El material del curso no trata esta pregunta: ningún pasaje indexado se le parece lo "
+               "suficiente, así que no genero una respuesta que no podría respaldar. Pregunta sobre los "
+               "temas del curso (atención, transformers, LoRA, RAG, decodificación…).")
 EMPTY_QUESTION = "Escribe una pregunta sobre el curso, por ejemplo: «¿Qué es teacher forcing?»."
 
 _ES_WORDS = ("el la los las de del que y en un una por para con no es son se lo como más qué cuál cómo "
@@ -39,7 +42,8 @@ class Question:
     text: str
     notices: list[str] = field(default_factory=list)
     problem: str | None = None
-    """Set when there is nothing to answer (empty question): show it instead of an answer."""
+    """Set when there is nothing to answer (an empty question, or one no indexed passage is close to):
+    show it instead of an answer."""
 
 
 def guard_question(raw: str | None) -> Question:
@@ -108,13 +112,26 @@ class AnswerStream:
         if self.cot and model.info.prompt_style == "few-shot":
             raw = f"{REASONING_MARK} {raw}"  # the few-shot prompt already wrote the mark
         notices = list(p.notices) + _prompt_notices(self.variant, prompt)
+        if gen.result.stats.finish == "length":
+            notices.append(f"La respuesta se cortó al llegar al máximo de {prompt.max_new_tokens} tokens nuevos: "
+                           "súbelo en la barra lateral («Máx. tokens nuevos») para leerla entera.")
         self.answer = assemble_answer(self.variant, raw, prompt.passages, self.cot, gen.result.stats,
                                       gen.result.steps, notices)
+        self.answer.context = context_note(p.question.text, len(p.passages), prompt.passages,
+                                           model.info.max_passage_chars)
 
     def run(self) -> Answer:
         for _ in self:
             pass
         return self.answer
+
+
+def context_note(question: str, retrieved: int, given: Sequence, max_chars: int) -> str:
+    """What the model actually read, in one Spanish line: «recibió 3 de 5 pasajes recuperados, 812
+    caracteres (hasta 300 de cada uno, la parte que mejor responde)»."""
+    chars = sum(len(focus(p.text, question, max_chars)) for p in given)
+    return (f"El modelo recibió {len(given)} de {retrieved} pasajes recuperados, {chars} caracteres "
+            f"(hasta {max_chars} de cada uno: la parte que más se parece a la pregunta).")
 
 
 def _prompt_notices(variant: str, prompt) -> list[str]:
@@ -172,7 +189,9 @@ class Engine:
             if self.index is None:
                 notices.append(self.index_error)
             else:
-                passages = retrieve(self.index, q.text, k=k)
+                passages, covered = retrieve(self.index, q.text, k=k)
+                if not covered:
+                    q.problem = NOT_COVERED
         return Prepared(q, passages, notices)
 
     def stream(self, variant: str, prepared: Prepared, settings: DecodingSettings, cot: bool = False) -> AnswerStream:

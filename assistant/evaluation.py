@@ -52,6 +52,8 @@ class ScoredAnswer:
     rouge_l: float
     words: int
     valid_citations: bool
+    supported_citations: bool = False
+    """Cites at least one passage, and every passage it cites contains what it says (`Citation.supported`)."""
     citations: list[dict] = field(default_factory=list)
     reasoning: str = ""
     passages: int = 0
@@ -78,7 +80,9 @@ def score_answer(row: dict, answer: Answer) -> ScoredAnswer:
         correct=correct, key_share=share, token_f1=token_f1(text, row["answer"]),
         rouge_l=rouge_l(text, row["answer"]) if text else 0.0, words=len(text.split()),
         valid_citations=answer.has_valid_citation,
-        citations=[{"number": c.number, "source": c.where()} for c in answer.citations],
+        supported_citations=bool(answer.citations) and all(c.supported for c in answer.citations),
+        citations=[{"number": c.number, "source": c.where(), "support": round(c.support, 3)}
+                   for c in answer.citations],
         reasoning=answer.reasoning, passages=len(answer.passages),
         new_tokens=stats.new_tokens if stats else 0,
         tokens_per_s=stats.tokens_per_s if stats and stats.new_tokens > 1 else None,
@@ -118,7 +122,8 @@ class VariantScore:
     def to_dict(self) -> dict:
         out = {"n": self.n, "keyed": sum(not math.isnan(v) for v in self.values("correct"))}
         out |= {m: _round(self.mean(m)) for m in METRICS}
-        out |= {"words": _round(self.mean("words"), 1), "valid_citations": _round(self.mean("valid_citations"))}
+        out |= {"words": _round(self.mean("words"), 1), "valid_citations": _round(self.mean("valid_citations")),
+                "supported_citations": _round(self.mean("supported_citations"))}
         out |= self.speed() | {"errors": self.errors}
         out["per_question"] = {m: [_round(v) for v in self.values(m)] for m in ("correct", "key_share", "token_f1")}
         return out
@@ -243,7 +248,8 @@ def pool(sets: dict[str, dict]) -> dict:
         rows[v] = {m: _round(statistics.fmean([x for x in per_question[v][m] if not math.isnan(x)]))
                    if any(not math.isnan(x) for x in per_question[v][m]) else None for m in pq}
         rows[v]["n"] = n
-        for m in ("words", "tokens_per_s", "ttft_s", "seconds_per_answer", "rouge_l", "valid_citations"):
+        for m in ("words", "tokens_per_s", "ttft_s", "seconds_per_answer", "rouge_l", "valid_citations",
+                  "supported_citations"):
             vals = [(s["variants"][v][m], s["variants"][v]["n"]) for s in sets.values()
                     if s["variants"][v].get(m) is not None]
             rows[v][m] = _round(sum(x * w for x, w in vals) / sum(w for _, w in vals)) if vals else None
@@ -252,17 +258,17 @@ def pool(sets: dict[str, dict]) -> dict:
 
 def format_scores(scores: list[VariantScore]) -> str:
     head = (f"{'variante':<16} {'n':>4} {'correctas':>9} {'claves':>7} {'F1':>6} {'ROUGE-L':>8} {'palabras':>8} "
-            f"{'citas ok':>8} {'tokens/s':>8} {'1er token':>9} {'s/resp.':>7} {'errores':>7}")
+            f"{'citas ok':>8} {'respald.':>8} {'tokens/s':>8} {'1er token':>9} {'s/resp.':>7} {'errores':>7}")
     lines = [head, "-" * len(head)]
     for s in scores:
         sp = s.speed()
         cells = [_fmt(s.mean("correct"), "{:.0%}"), _fmt(s.mean("key_share"), "{:.2f}"),
                  _fmt(s.mean("token_f1"), "{:.3f}"), _fmt(s.mean("rouge_l"), "{:.3f}"),
                  _fmt(s.mean("words"), "{:.1f}"), _fmt(s.mean("valid_citations"), "{:.0%}"),
-                 _fmt(sp["tokens_per_s"], "{:.1f}"), _fmt(sp["ttft_s"], "{:.2f}"),
+                 _fmt(s.mean("supported_citations"), "{:.0%}"), _fmt(sp["tokens_per_s"], "{:.1f}"), _fmt(sp["ttft_s"], "{:.2f}"),
                  _fmt(sp["seconds_per_answer"], "{:.2f}")]
         lines.append(f"{s.variant:<16} {s.n:>4} {cells[0]:>9} {cells[1]:>7} {cells[2]:>6} {cells[3]:>8} "
-                     f"{cells[4]:>8} {cells[5]:>8} {cells[6]:>8} {cells[7]:>9} {cells[8]:>7} {s.errors:>7}")
+                     f"{cells[4]:>8} {cells[5]:>8} {cells[6]:>8} {cells[7]:>8} {cells[8]:>9} {cells[9]:>7} {s.errors:>7}")
     per_question = {s.variant: {m: s.values(m) for m in ("correct", "key_share", "token_f1")} for s in scores}
     for metric, label in (("correct", "correctas"), ("token_f1", "F1")):
         for name, diff in margins(per_question, metric).items():

@@ -81,18 +81,28 @@ def test_failing_column_shows_an_error_while_the_others_finish(app, tiny_models,
     assert sum("tokens/s" in c for c in captions(at)) == 2
 
 
+def sidebar_keys(at) -> set:
+    return {w.key for w in at.sidebar.slider} | {w.key for w in at.sidebar.number_input}
+
+
 def test_decoding_controls_follow_the_strategy(app):
     at = app()
-    assert at.sidebar.slider(key="temperature").disabled and at.sidebar.slider(key="num_beams").disabled
+    assert not {"temperature", "num_beams", "seed"} & sidebar_keys(at), "greedy shows no sampling or beam knobs"
+    assert any("no tiene más parámetros" in c.value for c in at.sidebar.caption)
     at.sidebar.radio(key="strategy").set_value("sampling").run()
-    assert not at.sidebar.slider(key="temperature").disabled and at.sidebar.slider(key="num_beams").disabled
+    at.sidebar.slider(key="temperature").set_value(0.5).run()
+    assert {"temperature", "top_k", "top_p", "seed"} <= sidebar_keys(at) and "num_beams" not in sidebar_keys(at)
     at.sidebar.radio(key="strategy").set_value("beam").run()
-    assert at.sidebar.slider(key="temperature").disabled and not at.sidebar.slider(key="num_beams").disabled
+    assert "num_beams" in sidebar_keys(at) and "temperature" not in sidebar_keys(at)
+    at.sidebar.radio(key="strategy").set_value("sampling").run()
+    assert at.sidebar.slider(key="temperature").value == 0.5, "a hidden control keeps its value"
     at.sidebar.toggle(key="cot").set_value(True).run()
     at.sidebar.selectbox(key="variant").set_value("distilled").run()
     at.chat_input[0].set_value(QUESTION).run()
     assert not at.exception
     assert any("tokens/s" in c for c in captions(at))
+    assert any(c.startswith("Modelo: ") and "distil" in c.lower() for c in captions(at)), "the answer names its model"
+    assert any("El modelo recibió" in c and "caracteres" in c for c in captions(at))
 
 
 def test_next_token_view_shows_probabilities_of_an_answer(app):

@@ -108,6 +108,19 @@ def test_citation_to_a_passage_not_given_is_flagged():
     assert "no corresponde" in answer.citations[1].where()
 
 
+def test_a_citation_is_supported_only_when_the_passage_says_what_the_answer_does():
+    source = Passage(1, "El teacher forcing alimenta al decodificador con la palabra correcta del paso anterior.",
+                     "notas/rnn.md", ("RNN",), "", 1.0)
+    other = Passage(2, "La destilación entrena un estudiante pequeño con las probabilidades del maestro.",
+                    "notas/kd.md", ("KD",), "", 0.5)
+    text = ("Según [1]: el teacher forcing alimenta al decodificador con la palabra correcta. "
+            "España ganó el mundial de fútbol de 2010 [2].")
+    first, second = resolve_citations(text, [source, other])
+    assert first.supported and first.support == 1.0
+    assert first.valid and second.valid and not second.supported and second.support < 0.2
+    assert not resolve_citations("Según [1].", [source])[0].supported, "a bare citation says nothing"
+
+
 def test_cot_answer_keeps_reasoning_apart():
     raw = "Razonamiento:\n1. El pasaje [1] lo define.\nRespuesta final: Conserva k hipótesis [1]."
     answer = assemble_answer("tuned", raw, [passage(1)], cot=True)

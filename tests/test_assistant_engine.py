@@ -181,3 +181,27 @@ def test_the_chat_opens_on_the_variant_the_report_measured_best(tiny_models, cou
     assert engine.default_variant() == "tuned"  # a variant that is not there: the preference order
     (models / "report.json").unlink()
     assert engine.default_variant() == "tuned"
+
+
+def test_a_question_the_course_does_not_cover_is_not_answered(engine, course_index):
+    from assistant.engine import NOT_COVERED
+
+    for question in ("¿Quién ganó el mundial de fútbol de 2010?", "¿Cómo se prepara una tortilla de patatas?"):
+        prepared = engine.prepare(question)
+        assert prepared.question.problem == NOT_COVERED and prepared.passages, "retrieved, but too far"
+        answer = engine.answer(prepared, "tuned", SHORT)
+        assert answer.text == NOT_COVERED and answer.stats is None, "nothing was generated"
+    prepared = engine.prepare(QUESTION)
+    assert prepared.question.problem is None
+    assert all(0.83 <= p.relevance <= 1.0 for p in prepared.passages[:1])
+    off = course_index.config.with_overrides(min_relevance=0.0)
+    assert off.relevance_threshold() == 0.0
+
+
+def test_an_answer_cut_at_the_token_limit_says_so(engine):
+    answer = engine.ask(QUESTION, "tuned", DecodingSettings(strategy="sampling", seed=1, max_new_tokens=8))
+    assert answer.stats is not None
+    assert answer.stats.finish == "length", "random tiny weights never stop within 8 tokens"
+    assert any("se cortó al llegar al máximo de 8 tokens" in n for n in answer.notices)
+    full = engine.ask("¿Quién ganó el mundial de fútbol de 2010?", "tuned", DecodingSettings(max_new_tokens=8))
+    assert not any("se cortó" in n for n in full.notices), "nothing generated, nothing cut"

@@ -1,7 +1,8 @@
-"""One real-browser run: `streamlit run` on 127.0.0.1, Chromium driven by Playwright, the Compare view.
+"""Real-browser runs: `streamlit run` on 127.0.0.1, Chromium driven by Playwright: the Compare view with
+the three variants, and the Chat of a fresh clone (no models yet: extractive answers, cited).
 
-Skipped only when Debian's chromium or the playwright package is missing. The screenshot it leaves in
-artifacts/screenshots/compare.png is what a student would see.
+Skipped only when Debian's chromium or the playwright package is missing. The screenshots they leave in
+artifacts/screenshots/ (compare.png, chat.png) are what a student would see.
 """
 
 import os
@@ -19,6 +20,7 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "artifacts" / "screenshots" / "compare.png"
+CHAT_SCREENSHOT = ROOT / "artifacts" / "screenshots" / "chat.png"
 VARIANT_LABELS = ["base (preentrenamiento continuo)", "tuned (LoRA)", "distilled (destilado)"]
 
 
@@ -44,8 +46,18 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
 
 @pytest.fixture
 def server(tiny_models, course_index_dir, tmp_path):
+    yield from serve(course_index_dir, tiny_models, tmp_path)
+
+
+@pytest.fixture
+def server_without_models(course_index_dir, tmp_path):
+    """A fresh clone before `make models`: the Chat answers with the passages' own sentences, cited."""
+    yield from serve(course_index_dir, tmp_path / "no-models", tmp_path)
+
+
+def serve(course_index_dir, models, tmp_path):
     port = free_port()
-    env = os.environ | {"COURSE_INDEX": str(course_index_dir), "COURSE_MODELS": str(tiny_models),
+    env = os.environ | {"COURSE_INDEX": str(course_index_dir), "COURSE_MODELS": str(models),
                         "COURSE_DOCS": str(tmp_path / "docs"), "COURSE_REFERENCE": "0", "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
@@ -89,9 +101,48 @@ def test_compare_in_a_real_browser(server):
             for label in VARIANT_LABELS:
                 expect(view.get_by_role("heading", name=label)).to_be_visible()
             expect(view.get_by_text("Fuentes: [1]").first).to_be_visible()
-            expect(view.get_by_text("Pasajes recuperados")).to_be_visible()
+            expect(view.get_by_text("Pasajes recuperados", exact=True)).to_be_visible()
+            expect(view.get_by_text("El modelo recibió").first).to_be_visible()
             expect(view.get_by_text("teacher forcing").first).to_be_visible()
             assert view.get_by_text("respuesta vacía").count() == 0
+            assert page.get_by_test_id("stException").count() == 0
+        finally:
+            browser.close()
+
+
+def test_chat_in_a_real_browser(server_without_models):
+    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(server_without_models, timeout=60_000)
+            expect = sync_api.expect
+            box = page.get_by_placeholder("Pregunta sobre el curso, p. ej. ¿Qué es teacher forcing?")
+            expect(box).to_be_visible(timeout=60_000)
+            box.fill("¿Qué es teacher forcing?")
+            box.press("Enter")
+            chat = page.get_by_test_id("stChatMessage")
+            expect(chat).to_have_count(2, timeout=60_000)
+            expect(page.get_by_text("Sin modelo: respuesta extractiva").first).to_be_visible()
+            answer = chat.nth(1)
+            expect(answer.get_by_text("[1]").first).to_be_visible(timeout=60_000)
+            expect(answer.get_by_text("citado, respaldado ✓").first).to_be_visible()
+            expect(answer.get_by_text("teacher forcing", exact=False).first).to_be_visible()
+
+            box.fill("¿Quién ganó el mundial de fútbol de 2010?")
+            box.press("Enter")
+            expect(chat).to_have_count(4, timeout=60_000)
+            expect(chat.nth(3).get_by_text("El material del curso no trata esta pregunta")).to_be_visible(timeout=30_000)
+            # the input stays below the newest exchange
+            assert box.bounding_box()["y"] > chat.nth(3).bounding_box()["y"]
+            CHAT_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(CHAT_SCREENSHOT), full_page=True)
+            box.scroll_into_view_if_needed()  # the app scrolls inside its own container
+            page.screenshot(path=str(CHAT_SCREENSHOT.with_name("chat-newest.png")))
             assert page.get_by_test_id("stException").count() == 0
         finally:
             browser.close()
