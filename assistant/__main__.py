@@ -57,6 +57,8 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="tiempos de arranque, primer token, comparación y velocidad")
     bench.add_argument("--rounds", type=int, default=3)
     bench.add_argument("--json", action="store_true")
+    bench.add_argument("--no-served", action="store_true",
+                       help="sin la medida de la app servida en Chromium (CPU en reposo, tokens/s en la app)")
     bench.set_defaults(func=cmd_bench)
 
     prep = sub.add_parser("prepare", help="cargar cada variante una vez (convierte y guarda el modelo de "
@@ -214,7 +216,7 @@ def cmd_bench(args, settings: DecodingSettings) -> int:
     from .bench import format_bench, run_bench
 
     rows = run_bench(args.index, args.models, args.rounds, settings.max_new_tokens
-                     if args.max_new_tokens else 64)
+                     if args.max_new_tokens else 64, served=not args.no_served)
     if args.json:
         print(json.dumps({r.name: r.value for r in rows}, indent=2))
     else:

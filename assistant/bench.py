@@ -4,6 +4,8 @@
 - time to first token of tuned and distilled (median over the questions)
 - one Compare round: the same question through every variant
 - distilled vs tuned decoding speed, alternating the two on the same prompts so machine load hits both
+- the served app from a real browser (`app_bench`): idle CPU with a page open, and the Chat's tokens/s
+  against the same answer generated here
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ QUESTIONS = [
     "¿Para qué sirve LoRA?",
 ]
 TARGETS = {"app_ready_s": ("<=", 20.0), "ttft_tuned_s": ("<=", 1.0), "ttft_distilled_s": ("<=", 1.0),
-           "compare_round_s": ("<=", 15.0), "distilled_vs_tuned_speed": (">=", 2.0)}
+           "compare_round_s": ("<=", 15.0), "distilled_vs_tuned_speed": (">=", 2.0),
+           "app_idle_cpu_core_share": ("<=", 0.05), "app_vs_cli_tokens_per_s": (">=", 0.9)}
 
 
 @dataclass
@@ -40,7 +43,8 @@ class BenchRow:
         return f"{'ok' if ok else 'NO'} ({op} {limit:g})"
 
 
-def run_bench(index_dir: Path, models_dir: Path, rounds: int = 3, max_new_tokens: int = 64) -> list[BenchRow]:
+def run_bench(index_dir: Path, models_dir: Path, rounds: int = 3, max_new_tokens: int = 64,
+              served: bool = True) -> list[BenchRow]:
     settings = DecodingSettings(max_new_tokens=max_new_tokens)
     t0 = time.perf_counter()
     registry = Registry(models_dir)
@@ -58,6 +62,28 @@ def run_bench(index_dir: Path, models_dir: Path, rounds: int = 3, max_new_tokens
         errors = [a.error for a in answers.values() if a.error]
         rows.append(BenchRow("compare_round_s", time.perf_counter() - t,
                              f"{len(answers)} variantes" + (f", errores: {errors}" if errors else "")))
+    if served:
+        rows += _served_rows(engine, index_dir, models_dir)
+    return rows
+
+
+def _served_rows(engine: Engine, index_dir: Path, models_dir: Path) -> list[BenchRow]:
+    from . import app_bench
+
+    question = QUESTIONS[0]
+    app = app_bench.measure(index_dir, models_dir, question)  # the server runs alone: this process waits
+    rows = [BenchRow("app_idle_cpu_core_share", app.get("idle_cpu_share"),
+                     "servidor streamlit con una página de Chromium abierta, 30 s sin preguntas"
+                     if "idle_cpu_share" in app else app.get("note", ""))]
+    if engine.variants:
+        cli = app_bench.cli_tokens_per_s(engine, question)
+        in_app = app.get("app_tokens_per_s")
+        variant = engine.default_variant()
+        rows.append(BenchRow(f"app_tokens_per_s_{variant}", in_app,
+                             "Chat en el navegador, ajustes por defecto; " + app.get("note", "")))
+        rows.append(BenchRow(f"cli_tokens_per_s_{variant}", cli, "la misma pregunta en este proceso"))
+        rows.append(BenchRow("app_vs_cli_tokens_per_s", in_app / cli if in_app and cli else None,
+                             "tokens/s en la app ÷ tokens/s en la línea de órdenes"))
     return rows
 
 

@@ -1,0 +1,129 @@
+"""The served app measured from a real browser (part of `python -m assistant bench`).
+
+- idle CPU: `streamlit run` on 127.0.0.1 with one Chromium page open on it and nothing asked, as a
+  share of one core, from the server process's own CPU time (/proc) over a quiet window;
+- in-app tokens/s: one Chat question typed in that page, its stats line read back, against the same
+  question, variant and settings answered in this process (the command-line path), so a server that
+  generates slower than the command line (a busy file watcher did: 2.5-3.5x) shows as a ratio.
+
+Needs Debian's chromium (/usr/bin/chromium) and the playwright package; without them the rows say so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .settings import DecodingSettings
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+_TPS = re.compile(r"([\d.]+) tokens/s")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def system_busy_seconds() -> float:
+    """CPU seconds the whole machine spent not idle (Linux /proc/stat, every core)."""
+    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit salió con {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"streamlit no respondió en {url} en {timeout} s")
+
+
+def measure(index_dir: Path, models_dir: Path, question: str, idle_s: float = 30.0) -> dict:
+    """{'idle_cpu_share', 'app_tokens_per_s'} (None where it could not be measured) and 'note'."""
+    if not CHROMIUM.exists():
+        return {"note": f"{CHROMIUM} no está instalado (make browser)"}
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"note": "falta el paquete playwright"}
+    port = _free_port()
+    env = os.environ | {"COURSE_INDEX": str(index_dir), "COURSE_MODELS": str(models_dir), "HF_HUB_OFFLINE": "1"}
+    # The project's .streamlit/config.toml applies, as with `make run`: nothing overridden here.
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    out: dict = {}
+    try:
+        _wait_healthy(url, proc)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url, timeout=120_000)
+                page.get_by_placeholder(re.compile("Pregunta sobre el curso")).wait_for(timeout=180_000)
+                time.sleep(5)  # the first run's model loading settles
+                before, t0 = cpu_seconds(proc.pid), time.monotonic()
+                time.sleep(idle_s)
+                out["idle_cpu_share"] = (cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
+                box = page.get_by_placeholder(re.compile("Pregunta sobre el curso"))
+                speeds = []
+                busy0, server0, t1 = system_busy_seconds(), cpu_seconds(proc.pid), time.monotonic()
+                for asked in range(2):  # the first answer pays one-off costs, as the CLI's warm-up does
+                    box.fill(question)
+                    box.press("Enter")
+                    stats = page.get_by_text(re.compile(r"tokens/s"))
+                    stats.nth(asked).wait_for(timeout=300_000)
+                    match = _TPS.search(stats.nth(asked).inner_text())
+                    if match:
+                        speeds.append(float(match.group(1)))
+                out["app_tokens_per_s"] = max(speeds) if speeds else None
+                wall = time.monotonic() - t1
+                server = (cpu_seconds(proc.pid) - server0) / wall
+                others = (system_busy_seconds() - busy0) / wall - server
+                out["note"] = (f"mientras responde: servidor {server:.2f} núcleos, el resto de la máquina "
+                               f"(Chromium incluido) {others:.2f} núcleos de {os.cpu_count()}")
+            finally:
+                browser.close()
+    except Exception as exc:  # the bench reports what it could not measure instead of dying
+        out["note"] = f"no se pudo medir la app servida: {exc}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return out
+
+
+def cli_tokens_per_s(engine, question: str, repeats: int = 2) -> float | None:
+    """The same Chat answer in this process: the Chat's default variant and the app's default settings."""
+    settings, variant = DecodingSettings(), engine.default_variant()
+    speeds = []
+    for _ in range(repeats):
+        answer = engine.ask(question, variant, settings)
+        if answer.stats is not None and answer.stats.new_tokens > 1:
+            speeds.append(answer.stats.tokens_per_s)
+    return max(speeds) if speeds else None
