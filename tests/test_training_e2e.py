@@ -102,10 +102,10 @@ def test_ddp_two_processes_match_one_process_on_the_same_global_batch(tokenizer_
         assert (diff > 1e-5 + 1e-3 * b[k].abs()).float().mean().item() < 1e-3, k
 
 
-def test_pipeline_end_to_end_on_the_tiny_profile(tmp_path):
+def test_pipeline_end_to_end_on_the_tiny_profile(tmp_path, course_index_dir):
     out = tmp_path / "models"
     result = run_module("training.pipeline", "--profile", "tiny", "--out", str(out),
-                        f"evaluate.index={tmp_path / 'index'}", check=False)
+                        f"evaluate.index={course_index_dir}", check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     for variant in ("base", "tuned", "distilled"):
         assert (out / variant / "config.json").exists() and (out / variant / "README.md").exists()
@@ -121,7 +121,7 @@ def test_pipeline_end_to_end_on_the_tiny_profile(tmp_path):
     assert "Evaluation" in card and "copy_accuracy" in card
     assert isinstance(report["bars"]["base_ppl_below_untrained"], bool)
     # the answers are scored by the app's own path, into the same report
-    rc = assistant_main(["evaluate", "--index", str(tmp_path / "index"), "--models", str(out), "--qa",
+    rc = assistant_main(["evaluate", "--index", str(course_index_dir), "--models", str(out), "--qa",
                          str(DATA / "qa_course.jsonl"), "--limit", "3", "--max-new-tokens", "6", "--name", "course",
                          "--report", str(out / "report.json"), "--answers", str(out / "answers.jsonl")])
     assert rc == 0
@@ -135,13 +135,13 @@ def test_pipeline_end_to_end_on_the_tiny_profile(tmp_path):
     assert len(answers) == 3 * len(report["answers"]["course"]["variants"])
     # --resume skips what is done
     again = run_module("training.pipeline", "--profile", "tiny", "--out", str(out), "--resume",
-                       f"evaluate.index={tmp_path / 'index'}")
+                       f"evaluate.index={course_index_dir}")
     assert "already done" in again.stderr
     # ... and runs again, from scratch, a stage made with other settings, and every stage after it
     base_weights = (out / "base" / "model.safetensors").stat().st_mtime_ns
     student_before = weights(out / "distilled")
     changed = run_module("training.pipeline", "--profile", "tiny", "--out", str(out), "--resume",
-                         f"evaluate.index={tmp_path / 'index'}", "distill.alpha=0.2")
+                         f"evaluate.index={course_index_dir}", "distill.alpha=0.2")
     assert "distill was made with other distill settings" in changed.stderr
     assert "resumed from" not in changed.stderr  # not from the final checkpoint of the run it replaces
     assert (out / "base" / "model.safetensors").stat().st_mtime_ns == base_weights
@@ -151,13 +151,13 @@ def test_pipeline_end_to_end_on_the_tiny_profile(tmp_path):
     assert "evaluate took" in changed.stderr
 
 
-def test_pipeline_from_a_pretrained_checkpoint_skips_the_tokenizer(tmp_path):
+def test_pipeline_from_a_pretrained_checkpoint_skips_the_tokenizer(tmp_path, course_index_dir):
     first = tmp_path / "first"
     run_module("training.tokenizer", "--profile", "tiny", "--out", str(first))
     run_module("training.pretrain", "--profile", "tiny", "--out", str(first))
     out = tmp_path / "models"
     result = run_module("training.pipeline", "--profile", "tiny", "--out", str(out),
-                        f"pretrain.init_from={first / 'base'}", f"evaluate.index={tmp_path / 'index'}",
+                        f"pretrain.init_from={first / 'base'}", f"evaluate.index={course_index_dir}",
                         "pretrain.model.hidden_size=32", "pretrain.model.intermediate_size=64", check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "tokenizer skipped" in result.stderr and not (out / "tokenizer").exists()
