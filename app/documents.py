@@ -7,14 +7,27 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from assistant.documents import MAX_UPLOAD_MB, UploadError, save_upload, summarize_index
+from assistant.documents import (
+    MAX_UPLOAD_MB,
+    UploadError,
+    delete_upload,
+    save_upload,
+    spanish_reason,
+    summarize_index,
+    uploads,
+)
 from assistant.engine import INDEX_COMMAND, Engine
 from index.config import SUPPORTED_SUFFIXES
 
 from .state import cached_index
 
+DONE = "documentos_hecho"
+"""A message to show after the rerun that reloads the page (a re-index, a deletion)."""
+
 
 def page(eng: Engine, docs_dir: Path) -> None:
+    for kind, text in st.session_state.pop(DONE, []):
+        (st.success if kind == "ok" else st.warning)(text)
     indexed(eng)
     st.divider()
     upload(docs_dir)
@@ -37,21 +50,35 @@ def indexed(eng: Engine) -> None:
 
 def upload(docs_dir: Path) -> None:
     st.subheader("Añadir documentos")
-    files = st.file_uploader(f"Archivos del curso (máx. {MAX_UPLOAD_MB} MB cada uno)", accept_multiple_files=True,
-                             type=[s.lstrip(".") for s in SUPPORTED_SUFFIXES], key="uploads")
-    if files and st.button("Guardar en la carpeta del curso", key="save_uploads"):
+    kinds = ", ".join(s.lstrip(".") for s in SUPPORTED_SUFFIXES)
+    # No `type=` filter: Streamlit's own refusal is in English; save_upload says it in Spanish.
+    files = st.file_uploader(f"Archivos del curso ({kinds}; máx. {MAX_UPLOAD_MB} MB cada uno)",
+                             accept_multiple_files=True, key="uploads")
+    if files and st.button(f"Guardar en `{docs_dir}`", key="save_uploads"):
         for f in files:
             try:
-                path = save_upload(docs_dir, f.name, f.getvalue())
-                st.success(f"Guardado `{path}`. Re-indexa para poder preguntar sobre él.")
+                st.success(save_upload(docs_dir, f.name, f.getvalue()).message())
             except (UploadError, OSError) as exc:
                 st.error(str(exc))
+    mine = uploads(docs_dir)
+    if mine:
+        st.markdown(f"**Subidos desde la app** (`{docs_dir}/subidos`):")
+        for path in mine:
+            name, button = st.columns([5, 1])
+            name.markdown(f"`{path.name}` · {path.stat().st_size / 1e3:.1f} kB")
+            if button.button("Borrar", key=f"borrar-{path.name}"):
+                try:
+                    delete_upload(docs_dir, path.name)
+                    st.session_state[DONE] = [("ok", f"Borrado `{path.name}`. Re-indexa para quitarlo del índice.")]
+                except (UploadError, OSError) as exc:
+                    st.session_state[DONE] = [("warn", str(exc))]
+                st.rerun()
 
 
 def reindex(eng: Engine, docs_dir: Path) -> None:
     st.subheader("Re-indexar")
     st.caption(f"Carpeta `{docs_dir}` → índice `{eng.index_dir}`. Solo se vuelven a procesar los archivos "
-               f"que cambiaron. Desde la terminal: `{INDEX_COMMAND.format(out=eng.index_dir)}`.")
+               f"que cambiaron. Desde la terminal: `{INDEX_COMMAND.format(docs=docs_dir, out=eng.index_dir)}`.")
     if not st.button("Re-indexar ahora", key="reindex"):
         return
     from index import build_index
@@ -70,7 +97,9 @@ def reindex(eng: Engine, docs_dir: Path) -> None:
     bar.progress(0.9, text="Cargando el índice nuevo…")
     cached_index.clear()
     bar.progress(1.0, text="Listo.")
-    st.success(f"{report.files} archivos, {report.chunks} fragmentos ({report.embedded_files} procesados, "
-               f"{report.reused_files} reutilizados) en {report.seconds:.1f} s.")
-    for source, reason in report.skipped:
-        st.warning(f"Omitido {source}: {reason}")
+    # Rerun so the header and the table above show the new index, with the outcome kept for it.
+    st.session_state[DONE] = [("ok", f"Re-indexado: {report.files} archivos, {report.chunks} fragmentos "
+                                     f"({report.embedded_files} procesados, {report.reused_files} reutilizados) "
+                                     f"en {report.seconds:.1f} s.")]
+    st.session_state[DONE] += [("warn", f"Omitido {source}: {spanish_reason(reason)}") for source, reason in report.skipped]
+    st.rerun()

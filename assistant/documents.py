@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import unicodedata
@@ -35,9 +36,33 @@ class IndexSummary:
         return sum(n for _, n in self.files)
 
 
+_REASONS = [  # the indexer's (English) reasons, as a student reads them
+    (r"^corrupt PDF: (.*)", r"PDF dañado (\1)"),
+    (r"^password-protected PDF.*", "PDF protegido con contraseña: no se puede leer sin ella"),
+    (r"^corrupt Word file: (.*)", r"archivo de Word dañado (\1)"),
+    (r"^corrupt PowerPoint file: (.*)", r"archivo de PowerPoint dañado (\1)"),
+    (r"^binary content.*", "contenido binario en un archivo de texto"),
+    (r"^undecodable text.*", "texto con una codificación desconocida (no es UTF-8 ni Latin-1)"),
+    (r"^empty file$", "archivo vacío"),
+    (r"^file too large \((.*)\)$", r"archivo demasiado grande (\1)"),
+    (r"^no text extracted.*", "no se extrajo texto (documento vacío, o un PDF escaneado sin capa de texto)"),
+    (r"^no text to index after cleaning$", "no queda texto que indexar tras limpiarlo"),
+    (r"^cannot read: (.*)", r"no se puede leer (\1)"),
+    (r"^unsupported file type (.*)", r"tipo de archivo no admitido (\1)"),
+]
+
+
+def spanish_reason(reason: str) -> str:
+    """Why the indexer skipped a file, in Spanish (unknown reasons pass through unchanged)."""
+    for pattern, replacement in _REASONS:
+        if re.match(pattern, reason):
+            return re.sub(pattern, replacement, reason)
+    return reason
+
+
 def summarize_index(manifest: dict) -> IndexSummary:
     files = sorted((src, int(e.get("n_chunks", 0))) for src, e in manifest.get("files", {}).items())
-    skipped = [(s.get("source", "?"), s.get("reason", "")) for s in manifest.get("skipped", [])]
+    skipped = [(s.get("source", "?"), spanish_reason(s.get("reason", ""))) for s in manifest.get("skipped", [])]
     return IndexSummary(files, skipped, manifest.get("built_at", ""),
                         manifest.get("embedder", {}).get("name", ""), manifest.get("docs_dir", ""))
 
@@ -56,8 +81,22 @@ def safe_filename(name: str) -> str:
     return stem + suffix
 
 
-def save_upload(docs_dir: Path, name: str, data: bytes, max_mb: float = MAX_UPLOAD_MB) -> Path:
-    """Write an uploaded file under <docs>/subidos/ (never outside it, never over another file)."""
+@dataclass
+class Saved:
+    path: Path
+    status: str
+    """'nuevo', 'reemplazado' (same name, new content) or 'ya estaba' (the same bytes are already there)."""
+
+    def message(self) -> str:
+        if self.status == "ya estaba":
+            return f"`{self.path.name}` ya estaba en la carpeta con el mismo contenido: no se guarda otra copia."
+        verb = "Reemplazado" if self.status == "reemplazado" else "Guardado"
+        return f"{verb} `{self.path}`. Re-indexa para poder preguntar sobre él."
+
+
+def save_upload(docs_dir: Path, name: str, data: bytes, max_mb: float = MAX_UPLOAD_MB) -> Saved:
+    """Write an uploaded file under <docs>/subidos/ (never outside it). The same bytes already uploaded,
+    under any name, are not stored twice; a new version under the same name replaces the old one."""
     if len(data) > max_mb * 1e6:
         raise UploadError(f"«{name}»: ocupa {len(data) / 1e6:.1f} MB; el límite es {max_mb:g} MB")
     if not data:
@@ -65,11 +104,26 @@ def save_upload(docs_dir: Path, name: str, data: bytes, max_mb: float = MAX_UPLO
     folder = docs_dir / UPLOAD_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / safe_filename(name)
-    stem, n = target.stem, 1
-    while target.exists():
-        n += 1
-        target = folder / f"{stem}-{n}{target.suffix}"
+    digest = hashlib.sha256(data).digest()
+    for existing in uploads(docs_dir):
+        if existing.stat().st_size == len(data) and hashlib.sha256(existing.read_bytes()).digest() == digest:
+            return Saved(existing, "ya estaba")
+    status = "reemplazado" if target.exists() else "nuevo"
     tmp = target.with_name(f".{target.name}.part")
     tmp.write_bytes(data)
     os.replace(tmp, target)
-    return target
+    return Saved(target, status)
+
+
+def uploads(docs_dir: Path) -> list[Path]:
+    """The files uploaded through the app (the only ones it may delete)."""
+    folder = docs_dir / UPLOAD_FOLDER
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def delete_upload(docs_dir: Path, name: str) -> None:
+    """Remove one uploaded file; anything outside <docs>/subidos/ is refused."""
+    target = docs_dir / UPLOAD_FOLDER / Path(name).name
+    if target not in uploads(docs_dir):
+        raise UploadError(f"«{name}» no es un archivo subido desde la app: no lo borro")
+    target.unlink()

@@ -15,6 +15,7 @@ from pathlib import Path
 from training.prompts import REASONING_MARK, focus
 
 from .answer import Answer, assemble_answer, extractive_answer
+from .documents import DEFAULT_DOCS
 from .generation import StreamedGeneration
 from .model_info import read_report
 from .prompting import build_prompt
@@ -23,7 +24,7 @@ from .retrieval import DEFAULT_INDEX, Passage, retrieve
 from .settings import DecodingSettings
 
 MAX_QUESTION_CHARS = 4000
-INDEX_COMMAND = "python -m index build --docs course --out {out}"
+INDEX_COMMAND = "python -m index build --docs {docs} --out {out}"
 PREFERRED = ("tuned", "distilled", "base", REFERENCE)
 NOT_COVERED = ("El material del curso no trata esta pregunta: ningún pasaje indexado se le parece lo "
                "suficiente, así que no genero una respuesta que no podría respaldar. Pregunta sobre los "
@@ -227,4 +228,4 @@ def load_index(index_dir: Path):
         return HybridIndex.load(index_dir), None
     except IndexNotFoundError as exc:
         return None, (f"No hay un índice utilizable en `{index_dir}` ({exc}). Créalo con `make run` o con "
-                      f"`{INDEX_COMMAND.format(out=index_dir)}`.")
+                      f"`{INDEX_COMMAND.format(docs=DEFAULT_DOCS, out=index_dir)}`.")

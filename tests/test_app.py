@@ -117,6 +117,16 @@ def test_next_token_view_shows_probabilities_of_an_answer(app):
     assert "posición 3" in at.main.markdown[-1].value
 
 
+def test_next_token_distribution_shows_the_rest_and_names_special_tokens():
+    from app.next_token import distribution
+    from assistant.generation import TokenStep
+
+    table = distribution(TokenStep("<|im_end|>", 0.5, [("<|im_end|>", 0.5), (" la", 0.2)]))
+    assert table["token"].tolist() == ["1. ⟨fin de turno⟩", "2. ·la", "resto del vocabulario"]
+    assert table["probabilidad"].tolist() == pytest.approx([0.5, 0.2, 0.3])
+    assert table["tipo"].tolist() == ["elegido", "alternativa", "resto"]
+
+
 def test_without_models_the_app_answers_from_the_passages(app, tmp_path):
     at = app(models=tmp_path / "no-models")
     assert not at.exception
@@ -145,16 +155,34 @@ def test_documents_lists_the_index_and_takes_uploads(app, tmp_path, course_index
     shutil.copytree(COURSE, tmp_path / "docs")
     at = open_tab(app(index=index), "Documentos")
     assert not at.exception
-    assert "archivos" in at.main.markdown[0].value and at.dataframe
-    at.get("file_uploader")[0].upload("../Mi apunte ñ.md", "# Nuevo\n\nTexto sobre atención.".encode())
+    header = at.main.markdown[0].value
+    assert "archivos" in header and at.dataframe
+    note = "# Nuevo\n\nTexto sobre atención.".encode()
+    at.get("file_uploader")[0].upload("../Mi apunte ñ.md", note)
     at.run()
     at.button(key="save_uploads").click().run()
     assert (tmp_path / "docs" / "subidos" / "Mi-apunte-n.md").is_file()
     assert any("Guardado" in s.value for s in at.success)
+    at.button(key="save_uploads").click().run()  # the same file again: no second copy
+    assert sorted(p.name for p in (tmp_path / "docs" / "subidos").iterdir()) == ["Mi-apunte-n.md"]
+    assert any("ya estaba" in s.value for s in at.success)
     at.button(key="reindex").click().run()
     assert any("1 procesados" in s.value for s in at.success)
-    at.run()
+    assert at.main.markdown[0].value != header, "the header follows the new index"
     assert "subidos/Mi-apunte-n.md" in at.dataframe[0].value["archivo"].tolist()
+    assert any("--docs " + str(tmp_path / "docs") in c.value for c in at.caption), "the hint names the folder in use"
+    at.button(key="borrar-Mi-apunte-n.md").click().run()
+    assert not (tmp_path / "docs" / "subidos" / "Mi-apunte-n.md").exists()
+    assert any("Borrado" in s.value for s in at.success)
+
+
+def test_uploads_refused_and_skipped_files_are_explained_in_spanish(tmp_path):
+    from assistant.documents import UploadError, save_upload, spanish_reason
+
+    with pytest.raises(UploadError, match="tipo no admitido"):
+        save_upload(tmp_path, "virus.exe", b"MZ")
+    assert spanish_reason("corrupt PDF: Stream has ended unexpectedly") == "PDF dañado (Stream has ended unexpectedly)"
+    assert spanish_reason("password-protected PDF: cannot read without the password").startswith("PDF protegido")
 
 
 def test_models_view_shows_curves_report_and_cards(app):
