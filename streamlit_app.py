@@ -5,13 +5,16 @@ Thin on purpose: the views live in `app/`, and everything they show comes from `
 
 import streamlit as st
 
-from app import chat, compare, documents, models, next_token, state
-
 st.set_page_config(page_title="Asistente del curso", page_icon="📚", layout="wide")
 st.title("Asistente del curso de PLN")
 st.caption("Redes neuronales para el análisis y la generación de texto")
 
-engine = state.engine()
+# The title is on the page before the heavy imports (PyTorch, transformers: seconds on a cold start), so a
+# student sees what is happening instead of a grey skeleton.
+with st.spinner("Arrancando: cargando PyTorch, el índice y los modelos (solo la primera vez)…"):
+    from app import chat, compare, documents, models, next_token, state
+
+    engine = state.engine()
 controls = state.sidebar(engine)
 index_dir, models_dir, docs_dir = state.paths()
 

@@ -107,11 +107,15 @@ def assemble_answer(variant: str, raw: str, passages: Sequence[Passage], cot: bo
                     stats: GenerationStats | None = None, steps: list[TokenStep] | None = None,
                     notices: list[str] | None = None) -> Answer:
     reasoning, final = split_reasoning(raw) if cot else ("", raw.strip())
+    notices = list(notices or [])
     if cot and not final and reasoning:
-        # The model never wrote "Respuesta final:"; show what it wrote rather than nothing.
+        # The model never wrote "Respuesta final:"; show what it wrote rather than nothing, and say so:
+        # otherwise the CoT toggle looks as if it did nothing.
         final, reasoning = reasoning, ""
+        notices.append("Cadena de pensamiento: el modelo no separó el razonamiento de la respuesta final "
+                       "(no escribió «Respuesta final:»), así que se muestra todo como respuesta.")
     return Answer(variant, final, reasoning, list(passages), resolve_citations(raw, passages), stats,
-                  steps or [], list(notices or []), raw=raw)
+                  steps or [], notices, raw=raw)
 
 
 def extractive_answer(question: str, passages: Sequence[Passage], notices: list[str] | None = None,

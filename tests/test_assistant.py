@@ -132,6 +132,8 @@ def test_cot_answer_keeps_reasoning_apart():
 def test_cot_answer_without_final_mark_still_shows_text():
     answer = assemble_answer("tuned", "Razonamiento: pasos sin conclusión", [], cot=True)
     assert answer.text == "pasos sin conclusión" and answer.reasoning == ""
+    assert any("no separó el razonamiento" in n for n in answer.notices), "the CoT toggle visibly did something"
+    assert not assemble_answer("tuned", "Razonamiento: a.\nRespuesta final: b", [], cot=True).notices
 
 
 def test_extractive_answer_quotes_the_sentences_that_match_the_question():
