@@ -57,7 +57,9 @@ def show(eng: Engine, answers: dict, passages) -> None:
 def shared_sources(passages) -> None:
     if not passages:
         return
-    st.markdown("**Pasajes recuperados** (los mismos para todos los modelos)")
+    st.markdown("**Pasajes recuperados**")
+    st.caption("Recuperados una vez para todos los modelos; cada uno recibe los que caben en su contexto, "
+               "como dice la línea de su respuesta.")
     for p in passages:
         with st.expander(f"[{p.number}] {p.where}"):
             st.markdown(p.text)

@@ -54,7 +54,7 @@ def guard_question(raw: str | None) -> Question:
     notices = []
     if len(text) > MAX_QUESTION_CHARS:
         text = text[:MAX_QUESTION_CHARS]
-        notices.append(f"La pregunta era muy larga: uso solo sus primeros {MAX_QUESTION_CHARS} caracteres.")
+        notices.append(f"La pregunta es muy larga: busco los pasajes con sus primeros {MAX_QUESTION_CHARS} caracteres.")
     if not looks_spanish(text):
         notices.append("El curso está en español: respondo con el material en español; "
                        "las respuestas serán mejores si preguntas en español.")
@@ -136,13 +136,15 @@ def context_note(question: str, retrieved: int, given: Sequence, max_chars: int)
 
 
 def _prompt_notices(variant: str, prompt) -> list[str]:
-    notes = []
-    if prompt.dropped:
-        notes.append(f"{prompt.dropped} pasaje(s) no cabían en el contexto de {variant}: "
-                     f"recibió solo {len(prompt.passages)}.")
+    """One true sentence about what did not fit (the passages and characters it got are in `context`)."""
     if prompt.truncated:
-        notes.append(f"La pregunta no cabía entera en el contexto de {variant}: se recortó su comienzo.")
-    return notes
+        return [f"La pregunta no cabe en el contexto de {variant} ni sin pasajes: leyó solo su final."]
+    if prompt.question_cut:
+        return [f"La pregunta es demasiado larga para el contexto de {variant} junto a los pasajes: "
+                f"leyó sus últimos {prompt.question_chars} caracteres y {len(prompt.passages)} pasaje(s)."]
+    if prompt.dropped:
+        return [f"{prompt.dropped} pasaje(s) no cabían en el contexto de {variant}."]
+    return []
 
 
 class Engine:

@@ -31,6 +31,10 @@ class RenderedPrompt:
     stop_strings: tuple[str, ...]
     truncated: bool = False
     """True when even without passages the question had to be cut."""
+    question_chars: int = 0
+    """How much of the question the model read (its last characters when `question_cut`)."""
+    question_cut: bool = False
+    """True when the question was shortened so that at least one passage fits beside it."""
 
 
 def prompt_passages(passages: Sequence[Passage]) -> list[PromptPassage]:
@@ -59,15 +63,28 @@ def build_prompt(variant: ModelVariant, question: str, passages: Sequence[Passag
     max_new = min(max_new_tokens, max(1, context - MIN_PROMPT_TOKENS))
     budget = context - max_new
     kept = list(passages[: info.num_passages])
+    asked = question
     while True:
-        text = render_text(info, tok, question, kept, cot)
+        text = render_text(info, tok, asked, kept, cot)
         ids = encode(info, tok, text)
         if len(ids) <= budget or not kept:
             break
-        kept.pop()  # lowest-ranked passage goes first
+        if len(kept) > 1:
+            kept.pop()  # lowest-ranked passage goes first
+            continue
+        # Even one passage does not fit beside the question: shorten the question (keeping its end,
+        # where the asking usually is) rather than answer from no passage at all.
+        over = len(ids) - budget
+        keep_chars = int(len(asked) * max(0.0, 1 - (over + 8) / max(1, len(encode(info, tok, asked)))))
+        if keep_chars < 40:
+            kept.pop()
+            asked = question
+            continue
+        asked = asked[-keep_chars:]
     truncated = len(ids) > budget
     if truncated:
         ids = ids[-budget:]  # keep the end: the question and the start of the answer
     stops = (FEW_SHOT_STOP,) if info.prompt_style == "few-shot" else ()
     dropped = min(len(passages), info.num_passages) - len(kept)
-    return RenderedPrompt(ids, text, kept, dropped, max_new, stops, truncated)
+    return RenderedPrompt(ids, text, kept, dropped, max_new, stops, truncated, question_chars=len(asked),
+                          question_cut=len(asked) < len(question))

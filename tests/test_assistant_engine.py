@@ -97,6 +97,25 @@ def test_prompt_drops_lowest_ranked_passages_to_fit_the_context(registry):
     assert prompt.dropped >= 1 and [p.number for p in prompt.passages] == list(range(1, len(prompt.passages) + 1))
 
 
+def test_a_question_too_long_for_the_context_is_shortened_so_a_passage_fits(registry):
+    variant = registry.get("tuned")
+    passages = [Passage(i, f"El teacher forcing usa la palabra correcta, pasaje {i}.", f"f{i}.md", (), "", 1.0)
+                for i in range(1, 4)]
+    question = "contexto " * 2000 + "¿Qué es teacher forcing?"
+    prompt = build_prompt(variant, question, passages, cot=False, max_new_tokens=64)
+    assert len(prompt.input_ids) <= variant.context_length - 64 and not prompt.truncated
+    assert prompt.passages and prompt.question_cut and prompt.question_chars < len(question)
+    assert "¿Qué es teacher forcing?" in prompt.text, "the end of the question, where the asking is, is kept"
+
+
+def test_a_long_question_gets_one_true_notice(engine):
+    answer = engine.ask("contexto " * 600 + "¿Qué es teacher forcing?", "tuned", SHORT)
+    about_length = [n for n in answer.notices if "larga" in n or "cabe" in n or "cabían" in n]
+    assert answer.passages, "the model still read a passage"
+    assert all("recibió solo 0" not in n and "se recortó su comienzo" not in n for n in answer.notices)
+    assert len([n for n in about_length if "contexto de tuned" in n]) <= 1
+
+
 def test_base_model_gets_the_few_shot_prompt(registry):
     prompt = build_prompt(registry.get("base"), QUESTION, [], cot=False, max_new_tokens=10)
     assert prompt.text.rstrip().endswith("Respuesta:") and prompt.stop_strings == ("\nPregunta:",)
