@@ -14,10 +14,37 @@ CURSOR = "▌"
 _BLOCK_MARKUP = re.compile(r"^(\s{0,3})(#{1,6}|={3,}|-{3,}|>)", re.MULTILINE)
 
 
+_MATH = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", re.DOTALL)
+
+
 def model_text(text: str) -> str:
     """A model's words shown as written: Markdown headings, rules and quotes a small model emits by
-    imitation are escaped, so they cannot take over the page. Inline emphasis and math stay."""
-    return _BLOCK_MARKUP.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    imitation are escaped, so they cannot take over the page. Inline emphasis stays, and so does math
+    that KaTeX can typeset; broken math (unbalanced braces, a lone `$`, an answer cut inside a formula)
+    is shown as plain text instead of a red KaTeX error."""
+    return _safe_math(_BLOCK_MARKUP.sub(lambda m: m.group(1) + "\\" + m.group(2), text))
+
+
+def _balanced(tex: str) -> bool:
+    depth = 0
+    for i, c in enumerate(tex):
+        if c in "{}" and i and tex[i - 1] == "\\":
+            continue
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            return False
+    return depth == 0 and tex.count("\\left") == tex.count("\\right") and tex.strip() != ""
+
+
+def _safe_math(text: str) -> str:
+    out, pos = [], 0
+    for m in _MATH.finditer(text):
+        out.append(text[pos : m.start()].replace("$", "\\$"))
+        tex = m.group(1) if m.group(1) is not None else m.group(2)
+        out.append(m.group(0) if _balanced(tex) else m.group(0).replace("$", "\\$"))
+        pos = m.end()
+    out.append(text[pos:].replace("$", "\\$"))
+    return "".join(out)
 
 
 REDRAW_S = 0.08

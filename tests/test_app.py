@@ -198,6 +198,14 @@ def test_models_view_shows_curves_report_and_cards(app):
     assert any(e.label.startswith("Ficha del modelo") for e in at.expander)
 
 
+def test_broken_math_from_a_model_is_plain_text_and_good_math_stays():
+    from app.render import model_text
+
+    assert model_text("La perplejidad es $\\exp(H)$ [1].") == "La perplejidad es $\\exp(H)$ [1]."
+    assert model_text("Según [1]: $\\frac{a}{b$ y cuesta 5 $") == "Según [1]: \\$\\frac{a}{b\\$ y cuesta 5 \\$"
+    assert model_text("cortada en $$x^{2") == "cortada en \\$\\$x^{2"
+
+
 def test_model_markdown_headings_cannot_take_over_the_page():
     from app.render import model_text
 
