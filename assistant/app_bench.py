@@ -23,11 +23,12 @@ from pathlib import Path
 from .settings import DecodingSettings
 
 CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]
 ROOT = Path(__file__).resolve().parents[1]
 _TPS = re.compile(r"([\d.]+) tokens/s")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -46,11 +47,12 @@ def system_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit salió con {proc.returncode}")
+            output = proc.stdout.read() if proc.stdout else ""
+            raise RuntimeError(f"streamlit salió con {proc.returncode}: {output}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                 if r.status == 200:
@@ -68,7 +70,7 @@ def measure(index_dir: Path, models_dir: Path, question: str, idle_s: float = 30
         from playwright.sync_api import sync_playwright
     except ImportError:
         return {"note": "falta el paquete playwright"}
-    port = _free_port()
+    port = free_port()
     env = os.environ | {"COURSE_INDEX": str(index_dir), "COURSE_MODELS": str(models_dir), "HF_HUB_OFFLINE": "1"}
     # The project's .streamlit/config.toml applies, as with `make run`: nothing overridden here.
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
@@ -76,10 +78,10 @@ def measure(index_dir: Path, models_dir: Path, question: str, idle_s: float = 30
     url = f"http://127.0.0.1:{port}"
     out: dict = {}
     try:
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM),
-                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+                                        args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(url, timeout=120_000)
