@@ -112,12 +112,17 @@ def measure(index_dir: Path, models_dir: Path, question: str, idle_s: float = 30
     except Exception as exc:  # the bench reports what it could not measure instead of dying
         out["note"] = f"no se pudo medir la app servida: {exc}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     return out
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """End a served app: SIGTERM, then SIGKILL if it does not exit in time."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def cli_tokens_per_s(engine, question: str, repeats: int = 2) -> float | None:

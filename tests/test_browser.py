@@ -14,7 +14,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-from assistant.app_bench import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy
+from assistant.app_bench import CHROMIUM, CHROMIUM_ARGS, free_port, stop, wait_healthy
 
 pytestmark = pytest.mark.slow
 SCREENSHOT = ROOT / "artifacts" / "screenshots" / "compare.png"
@@ -45,11 +45,7 @@ def serve(course_index_dir, models, tmp_path):
         wait_healthy(url, proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @contextlib.contextmanager
