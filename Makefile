@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 DOCS ?= course
 INDEX ?= artifacts/index
 MODELS ?= artifacts/models
+# Files uploaded in the app's Documentos tab: kept apart from the course folder, indexed as subidos/<file>.
+UPLOADS ?= artifacts/uploads
 PROFILE ?= cpu-smollm2
 # Questions the make-run report scores per variant (the Chat opens on the best); `make eval` scores all.
 EVAL_LIMIT ?= 16
@@ -30,7 +32,7 @@ install: $(STAMP)
 
 # Incremental: an unchanged corpus re-embeds nothing.
 index: install
-	$(BIN)/python -m index build --docs $(DOCS) --out $(INDEX)
+	$(BIN)/python -m index build --docs $(DOCS) --out $(INDEX) --uploads $(UPLOADS)
 
 # The models (base, tuned, distilled from SmolLM2-135M-Instruct): trained once on the CPU, then their answers
 # to the course's dev questions scored through the app's answer path into report.json (the Chat opens on
@@ -74,7 +76,7 @@ retrieval: index
 	  $(BIN)/python -m index evaluate --sweep --index $(INDEX) --qa tests/data/qa_course.jsonl; fi
 
 run: models
-	COURSE_INDEX=$(INDEX) COURSE_MODELS=$(MODELS) $(BIN)/streamlit run streamlit_app.py
+	COURSE_INDEX=$(INDEX) COURSE_MODELS=$(MODELS) COURSE_DOCS=$(DOCS) COURSE_UPLOADS=$(UPLOADS) $(BIN)/streamlit run streamlit_app.py
 
 # Debian's chromium for the real-browser test (Playwright drives it; no browser download).
 browser:

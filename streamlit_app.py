@@ -16,7 +16,6 @@ with st.spinner("Arrancando: cargando PyTorch, el índice y los modelos (solo la
 
     engine = state.engine()
 controls = state.sidebar(engine)
-index_dir, models_dir, docs_dir = state.paths()
 
 if engine.index is None:
     st.info(engine.index_error)
@@ -37,7 +36,7 @@ with token_tab:
         next_token.page()
 with docs_tab:
     if docs_tab.open:
-        documents.page(engine, docs_dir)
+        documents.page(engine)
 with models_tab:
     if models_tab.open:
-        models.page(engine, models_dir)
+        models.page(engine)

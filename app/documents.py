@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
+from assistant.config import AppConfig
 from assistant.documents import (
     MAX_UPLOAD_MB,
+    SUPPORTED_SUFFIXES,
     UploadError,
     delete_upload,
+    reindex,
     save_upload,
     spanish_reason,
     summarize_index,
     uploads,
 )
-from assistant.engine import INDEX_COMMAND, Engine
-from index.config import SUPPORTED_SUFFIXES
+from assistant.engine import Engine
 
 from .state import cached_index
 
@@ -25,14 +25,14 @@ DONE = "documentos_hecho"
 """A message to show after the rerun that reloads the page (a re-index, a deletion)."""
 
 
-def page(eng: Engine, docs_dir: Path) -> None:
+def page(eng: Engine) -> None:
     for kind, text in st.session_state.pop(DONE, []):
         (st.success if kind == "ok" else st.warning)(text)
     indexed(eng)
     st.divider()
-    upload(docs_dir)
+    upload(eng.config.uploads_dir)
     st.divider()
-    reindex(eng, docs_dir)
+    reindex_section(eng.config)
 
 
 def indexed(eng: Engine) -> None:
@@ -48,48 +48,47 @@ def indexed(eng: Engine) -> None:
         st.dataframe(pd.DataFrame(s.skipped, columns=["archivo", "motivo"]), hide_index=True)
 
 
-def upload(docs_dir: Path) -> None:
+def upload(folder) -> None:
     st.subheader("Añadir documentos")
     kinds = ", ".join(s.lstrip(".") for s in SUPPORTED_SUFFIXES)
     # No `type=` filter: Streamlit's own refusal is in English; save_upload says it in Spanish.
     files = st.file_uploader(f"Archivos del curso ({kinds}; máx. {MAX_UPLOAD_MB} MB cada uno)",
                              accept_multiple_files=True, key="uploads")
-    if files and st.button(f"Guardar en `{docs_dir}`", key="save_uploads"):
+    st.caption(f"Se guardan en `{folder}`, aparte de la carpeta del curso, y se indexan como `subidos/…`.")
+    if files and st.button("Guardar", key="save_uploads"):
         for f in files:
             try:
-                st.success(save_upload(docs_dir, f.name, f.getvalue()).message())
+                st.success(save_upload(folder, f.name, f.getvalue()).message())
             except (UploadError, OSError) as exc:
                 st.error(str(exc))
-    mine = uploads(docs_dir)
+    mine = uploads(folder)
     if mine:
-        st.markdown(f"**Subidos desde la app** (`{docs_dir}/subidos`):")
+        st.markdown(f"**Subidos desde la app** (`{folder}`):")
         for path in mine:
             name, button = st.columns([5, 1])
             name.markdown(f"`{path.name}` · {path.stat().st_size / 1e3:.1f} kB")
             if button.button("Borrar", key=f"borrar-{path.name}"):
                 try:
-                    delete_upload(docs_dir, path.name)
+                    delete_upload(folder, path.name)
                     st.session_state[DONE] = [("ok", f"Borrado `{path.name}`. Re-indexa para quitarlo del índice.")]
                 except (UploadError, OSError) as exc:
                     st.session_state[DONE] = [("warn", str(exc))]
                 st.rerun()
 
 
-def reindex(eng: Engine, docs_dir: Path) -> None:
+def reindex_section(config: AppConfig) -> None:
     st.subheader("Re-indexar")
-    st.caption(f"Carpeta `{docs_dir}` → índice `{eng.index_dir}`. Solo se vuelven a procesar los archivos "
-               f"que cambiaron. Desde la terminal: `{INDEX_COMMAND.format(docs=docs_dir, out=eng.index_dir)}`.")
+    st.caption(f"Carpetas `{config.docs_dir}` y `{config.uploads_dir}` → índice `{config.index_dir}`. Solo se "
+               f"vuelven a procesar los archivos que cambiaron. Desde la terminal: `{config.index_command()}`.")
     if not st.button("Re-indexar ahora", key="reindex"):
         return
-    from index import build_index
-
     bar = st.progress(0.0, text="Leyendo la carpeta…")
 
     def on_file(done: int, total: int, source: str) -> None:
         bar.progress(0.9 * done / max(1, total), text=f"Archivo {done + 1} de {total}: {source}")
 
     try:
-        report = build_index(docs_dir, eng.index_dir, progress=False, on_file=on_file)
+        report = reindex(config, on_file=on_file)
     except (OSError, RuntimeError, ValueError) as exc:
         bar.empty()
         st.error(f"No se pudo re-indexar: {exc}")

@@ -9,25 +9,26 @@ import streamlit as st
 
 from assistant.engine import Engine
 from assistant.model_info import answer_rows, curves, describe_margin, read_card, read_metrics, read_report
-from assistant.registry import TRAIN_COMMAND, VARIANTS
+from assistant.registry import VARIANTS
 
 
-def page(eng: Engine, models_dir: Path) -> None:
+def page(eng: Engine) -> None:
+    models_dir = eng.config.models_dir
     if notice := eng.models_notice():
         st.info(notice)
-    report_table(models_dir)
+    report_table(models_dir, eng.config.train_command())
     for name in VARIANTS:
         folder = models_dir / name
         if folder.is_dir():
             variant_section(name, folder)
 
 
-def report_table(models_dir: Path) -> None:
+def report_table(models_dir: Path, train_command: str) -> None:
     report = read_report(models_dir)
     st.subheader("Evaluación")
     rows = answer_rows(report)
     if not rows:
-        st.caption(f"Sin informe de evaluación (`{models_dir / 'report.json'}`); lo escriben `{TRAIN_COMMAND}` y "
+        st.caption(f"Sin informe de evaluación (`{models_dir / 'report.json'}`); lo escriben `{train_command}` y "
                    f"`python -m assistant evaluate --report {models_dir / 'report.json'}`.")
         return
     st.dataframe(pd.DataFrame(rows).T, width="stretch")

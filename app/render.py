@@ -7,7 +7,7 @@ import time
 
 import streamlit as st
 
-from assistant.answer import Answer, highlight
+from assistant.answer import COT_UNSEPARATED, Answer, highlight
 from assistant.engine import AnswerStream
 
 CURSOR = "▌"
@@ -68,12 +68,13 @@ def answer(a: Answer, compact: bool = False) -> None:
     if a.error:
         st.error(a.error)
     for note in a.notices:
-        st.info(note)
+        if not (a.cot and note == COT_UNSEPARATED):  # said inside the reasoning section below
+            st.info(note)
     if a.error:
         return
-    if a.reasoning:
-        with st.expander("Razonamiento (cadena de pensamiento)"):
-            st.markdown(model_text(a.reasoning))
+    if a.cot:
+        with st.expander("Razonamiento (cadena de pensamiento)", expanded=not a.reasoning):
+            st.markdown(model_text(a.reasoning) if a.reasoning else COT_UNSEPARATED)
     st.markdown(model_text(a.text) if a.text else "_(respuesta vacía)_")
     if a.invalid_citations:
         st.warning("Cita pasajes que no recibió: " + ", ".join(f"[{n}]" for n in a.invalid_citations))

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import streamlit as st
 
-from assistant import documents, registry, retrieval
+from assistant.config import AppConfig
 from assistant.engine import Engine, load_index
 from assistant.registry import Registry, shared_registry
 from assistant.settings import STRATEGIES, STRATEGY_LABELS, DecodingSettings, SettingsError
 
 
-def paths() -> tuple[Path, Path, Path]:
-    """(index, models, docs): read at run time so tests and `COURSE_*` variables can point elsewhere."""
-    docs = Path(os.environ.get("COURSE_DOCS", str(documents.DEFAULT_DOCS)))
-    return Path(retrieval.DEFAULT_INDEX), Path(registry.DEFAULT_MODELS), docs
-
-
 @st.cache_resource(show_spinner="Cargando el índice…")
-def cached_index(path: str):
-    """Cached only on success (an exception is not cached), so a later build is picked up."""
-    index, error = load_index(Path(path))
+def cached_index(index_dir: str, _config: AppConfig):
+    """One index per folder, cached only on success (an exception is not cached), so a later build is
+    picked up. `_config` (not part of the cache key) words the message when there is none."""
+    index, error = load_index(_config)
     if index is None:
         raise FileNotFoundError(error)
     return index
@@ -36,13 +29,15 @@ def cached_registry(models_dir: str, include_reference: bool) -> Registry:
 
 
 def engine() -> Engine:
-    index_dir, models_dir, _ = paths()
-    reg = cached_registry(str(models_dir), registry.reference_enabled())
+    """This run's engine over the process-wide index and models. The configuration is read from the
+    environment on every run (cheap), so tests and `COURSE_*` variables can point elsewhere."""
+    config = AppConfig.from_env()
+    reg = cached_registry(str(config.models_dir), config.include_reference)
     reg.refresh()  # cheap: notices models created after the app started
     try:
-        return Engine(index_dir, registry=reg, index=cached_index(str(index_dir)))
+        return Engine(config, registry=reg, index=cached_index(str(config.index_dir), config))
     except FileNotFoundError as exc:
-        return Engine(index_dir, registry=reg, index=None, index_error=str(exc))
+        return Engine(config, registry=reg, index=None, index_error=str(exc))
 
 
 def load_models(eng: Engine) -> None:

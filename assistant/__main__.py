@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 from .answer import Answer
-from .registry import DEFAULT_MODELS
-from .retrieval import DEFAULT_INDEX
+from .config import AppConfig
 from .settings import STRATEGIES, DecodingSettings, SettingsError
 
 
@@ -66,8 +65,8 @@ def parser() -> argparse.ArgumentParser:
     prep.set_defaults(func=cmd_prepare)
 
     for s in (ask, ev, bench, prep):
-        s.add_argument("--index", type=Path, default=DEFAULT_INDEX)
-        s.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+        s.add_argument("--index", type=Path, help="índice (por defecto: $COURSE_INDEX o artifacts/index)")
+        s.add_argument("--models", type=Path, help="modelos (por defecto: $COURSE_MODELS o artifacts/models)")
         add_decoding_flags(s)
     return p
 
@@ -94,11 +93,17 @@ def decoding_settings(args: argparse.Namespace) -> DecodingSettings:
     return DecodingSettings().with_overrides(**overrides)
 
 
+def app_config(args) -> AppConfig:
+    """The environment's configuration with this command's --index/--models on top."""
+    return AppConfig.from_env(index_dir=args.index, models_dir=args.models)
+
+
 def make_engine(args):
     from .engine import Engine
     from .registry import Registry
 
-    return Engine(args.index, registry=Registry(args.models))
+    config = app_config(args)
+    return Engine(config, registry=Registry(config.models_dir, config.include_reference))
 
 
 # ---------------------------------------------------------------------------- ask
@@ -180,7 +185,7 @@ def cmd_evaluate(args, settings: DecodingSettings) -> int:
     name = args.name or args.qa.stem
     if args.answers:
         write_answers(args.answers, name, scores)
-    meta = {"qa": str(args.qa), "index": str(args.index), "questions": len(qa), "k": args.k,
+    meta = {"qa": str(args.qa), "index": str(engine.config.index_dir), "questions": len(qa), "k": args.k,
             "settings": settings.to_dict(), "machine": machine()}
     if args.report:
         report = update_report(args.report, name, scores, meta)
@@ -203,7 +208,8 @@ def cmd_prepare(args, settings: DecodingSettings) -> int:
     from .registry import Registry
 
     failed = 0
-    for name, result in Registry(args.models).load_all().items():
+    config = app_config(args)
+    for name, result in Registry(config.models_dir, config.include_reference).load_all().items():
         if isinstance(result, Exception):
             failed += 1
             print(f"{name}: {result}", file=sys.stderr)
@@ -215,7 +221,7 @@ def cmd_prepare(args, settings: DecodingSettings) -> int:
 def cmd_bench(args, settings: DecodingSettings) -> int:
     from .bench import format_bench, run_bench
 
-    rows = run_bench(args.index, args.models, args.rounds, settings.max_new_tokens
+    rows = run_bench(app_config(args), args.rounds, settings.max_new_tokens
                      if args.max_new_tokens else 64, served=not args.no_served)
     if args.json:
         print(json.dumps({r.name: r.value for r in rows}, indent=2))

@@ -58,6 +58,9 @@ class Answer:
     error: str | None = None
     raw: str = ""
     extractive: bool = False
+    cot: bool = False
+    """Chain of thought was asked for: the page shows a reasoning section (with `COT_UNSEPARATED`
+    in it when the model did not write its reasoning apart)."""
     """True when no model produced it: the retrieved passages stand in as the answer."""
     context: str = ""
     """What the model was given (passages, characters), in Spanish; empty when no model ran."""
@@ -103,6 +106,10 @@ def citation_support(text: str, number: int, passage: Passage | None) -> float:
     return best
 
 
+COT_UNSEPARATED = ("Cadena de pensamiento: el modelo no separó el razonamiento de la respuesta final "
+                   "(no escribió «Respuesta final:»), así que se muestra todo como respuesta.")
+
+
 def assemble_answer(variant: str, raw: str, passages: Sequence[Passage], cot: bool,
                     stats: GenerationStats | None = None, steps: list[TokenStep] | None = None,
                     notices: list[str] | None = None) -> Answer:
@@ -112,10 +119,9 @@ def assemble_answer(variant: str, raw: str, passages: Sequence[Passage], cot: bo
         # The model never wrote "Respuesta final:"; show what it wrote rather than nothing, and say so:
         # otherwise the CoT toggle looks as if it did nothing.
         final, reasoning = reasoning, ""
-        notices.append("Cadena de pensamiento: el modelo no separó el razonamiento de la respuesta final "
-                       "(no escribió «Respuesta final:»), así que se muestra todo como respuesta.")
+        notices.append(COT_UNSEPARATED)
     return Answer(variant, final, reasoning, list(passages), resolve_citations(raw, passages), stats,
-                  steps or [], notices, raw=raw)
+                  steps or [], notices, raw=raw, cot=cot)
 
 
 def extractive_answer(question: str, passages: Sequence[Passage], notices: list[str] | None = None,

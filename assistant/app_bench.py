@@ -20,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .config import AppConfig
 from .settings import DecodingSettings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,6 +48,13 @@ def system_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def config_env(config: AppConfig) -> dict[str, str]:
+    """The `COURSE_*` variables that make a served app read `config` (`AppConfig.from_env` inverted)."""
+    return {"COURSE_INDEX": str(config.index_dir), "COURSE_MODELS": str(config.models_dir),
+            "COURSE_DOCS": str(config.docs_dir), "COURSE_UPLOADS": str(config.uploads_dir),
+            "COURSE_REFERENCE": "1" if config.include_reference else "0"}
+
+
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -62,7 +70,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None
     raise TimeoutError(f"streamlit no respondió en {url} en {timeout} s")
 
 
-def measure(index_dir: Path, models_dir: Path, question: str, idle_s: float = 30.0) -> dict:
+def measure(config: AppConfig, question: str, idle_s: float = 30.0) -> dict:
     """{'idle_cpu_share', 'app_tokens_per_s'} (None where it could not be measured) and 'note'."""
     if not CHROMIUM.exists():
         return {"note": f"{CHROMIUM} no está instalado (make browser)"}
@@ -71,7 +79,7 @@ def measure(index_dir: Path, models_dir: Path, question: str, idle_s: float = 30
     except ImportError:
         return {"note": "falta el paquete playwright"}
     port = free_port()
-    env = os.environ | {"COURSE_INDEX": str(index_dir), "COURSE_MODELS": str(models_dir), "HF_HUB_OFFLINE": "1"}
+    env = os.environ | config_env(config) | {"HF_HUB_OFFLINE": "1"}
     # The project's .streamlit/config.toml applies, as with `make run`: nothing overridden here.
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
+from .config import AppConfig
 from .engine import Engine
 from .registry import Registry
 from .settings import DecodingSettings
@@ -43,12 +43,12 @@ class BenchRow:
         return f"{'ok' if ok else 'NO'} ({op} {limit:g})"
 
 
-def run_bench(index_dir: Path, models_dir: Path, rounds: int = 3, max_new_tokens: int = 64,
+def run_bench(config: AppConfig, rounds: int = 3, max_new_tokens: int = 64,
               served: bool = True) -> list[BenchRow]:
     settings = DecodingSettings(max_new_tokens=max_new_tokens)
     t0 = time.perf_counter()
-    registry = Registry(models_dir)
-    engine = Engine(index_dir, registry=registry)
+    registry = Registry(config.models_dir, config.include_reference)
+    engine = Engine(config, registry=registry)
     if engine.index is not None:
         engine.index.embed_query("calentamiento")  # loads the sentence-transformers model
     loaded = registry.load_all()
@@ -63,15 +63,15 @@ def run_bench(index_dir: Path, models_dir: Path, rounds: int = 3, max_new_tokens
         rows.append(BenchRow("compare_round_s", time.perf_counter() - t,
                              f"{len(answers)} variantes" + (f", errores: {errors}" if errors else "")))
     if served:
-        rows += _served_rows(engine, index_dir, models_dir)
+        rows += _served_rows(engine, config)
     return rows
 
 
-def _served_rows(engine: Engine, index_dir: Path, models_dir: Path) -> list[BenchRow]:
+def _served_rows(engine: Engine, config: AppConfig) -> list[BenchRow]:
     from . import app_bench
 
     question = QUESTIONS[0]
-    app = app_bench.measure(index_dir, models_dir, question)  # the server runs alone: this process waits
+    app = app_bench.measure(config, question)  # the server runs alone: this process waits
     rows = [BenchRow("app_idle_cpu_core_share", app.get("idle_cpu_share"),
                      "servidor streamlit con una página de Chromium abierta, 30 s sin preguntas"
                      if "idle_cpu_share" in app else app.get("note", ""))]

@@ -1,4 +1,8 @@
-"""The course folder as the Documents view sees it: what is indexed, and adding files to it safely."""
+"""The course material as the Documents view sees it: what is indexed, and uploading files safely.
+
+Uploads go into their own folder (`AppConfig.uploads_dir`, `artifacts/uploads` by default), never into
+the course folder, which may be a git checkout; the indexer reads that folder beside the course's and
+names its files `subidos/<file>`."""
 
 from __future__ import annotations
 
@@ -11,10 +15,12 @@ from pathlib import Path
 
 from index.config import SUPPORTED_SUFFIXES
 
-DEFAULT_DOCS = Path(os.environ.get("COURSE_DOCS", "course"))
+from .config import AppConfig
+
+__all__ = ["SUPPORTED_SUFFIXES", "MAX_UPLOAD_MB", "UploadError", "IndexSummary", "Saved", "save_upload", "uploads",
+           "delete_upload", "reindex", "summarize_index", "spanish_reason"]
+
 MAX_UPLOAD_MB = 20
-UPLOAD_FOLDER = "subidos"
-"""Uploads land in <docs>/subidos/, apart from the files the teacher maintains."""
 
 
 class UploadError(ValueError):
@@ -94,18 +100,17 @@ class Saved:
         return f"{verb} `{self.path}`. Re-indexa para poder preguntar sobre él."
 
 
-def save_upload(docs_dir: Path, name: str, data: bytes, max_mb: float = MAX_UPLOAD_MB) -> Saved:
-    """Write an uploaded file under <docs>/subidos/ (never outside it). The same bytes already uploaded,
-    under any name, are not stored twice; a new version under the same name replaces the old one."""
+def save_upload(folder: Path, name: str, data: bytes, max_mb: float = MAX_UPLOAD_MB) -> Saved:
+    """Write an uploaded file into the uploads folder (never outside it). The same bytes already
+    uploaded, under any name, are not stored twice; a new version under the same name replaces the old one."""
     if len(data) > max_mb * 1e6:
         raise UploadError(f"«{name}»: ocupa {len(data) / 1e6:.1f} MB; el límite es {max_mb:g} MB")
     if not data:
         raise UploadError(f"«{name}»: el archivo está vacío")
-    folder = docs_dir / UPLOAD_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / safe_filename(name)
     digest = hashlib.sha256(data).digest()
-    for existing in uploads(docs_dir):
+    for existing in uploads(folder):
         if existing.stat().st_size == len(data) and hashlib.sha256(existing.read_bytes()).digest() == digest:
             return Saved(existing, "ya estaba")
     status = "reemplazado" if target.exists() else "nuevo"
@@ -115,15 +120,23 @@ def save_upload(docs_dir: Path, name: str, data: bytes, max_mb: float = MAX_UPLO
     return Saved(target, status)
 
 
-def uploads(docs_dir: Path) -> list[Path]:
+def uploads(folder: Path) -> list[Path]:
     """The files uploaded through the app (the only ones it may delete)."""
-    folder = docs_dir / UPLOAD_FOLDER
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
 
 
-def delete_upload(docs_dir: Path, name: str) -> None:
-    """Remove one uploaded file; anything outside <docs>/subidos/ is refused."""
-    target = docs_dir / UPLOAD_FOLDER / Path(name).name
-    if target not in uploads(docs_dir):
+def delete_upload(folder: Path, name: str) -> None:
+    """Remove one uploaded file; anything outside the uploads folder is refused."""
+    target = folder / Path(name).name
+    if target not in uploads(folder):
         raise UploadError(f"«{name}» no es un archivo subido desde la app: no lo borro")
     target.unlink()
+
+
+def reindex(config: AppConfig, on_file=None):
+    """Update the index from the course folder and the uploads folder (only changed files are read).
+    Returns the indexer's BuildReport; raises OSError/RuntimeError/ValueError with the reason."""
+    from index import build_index
+
+    return build_index(config.docs_dir, config.index_dir, progress=False, on_file=on_file,
+                       uploads_dir=config.uploads_dir)

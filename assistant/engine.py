@@ -12,19 +12,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.prompts import REASONING_MARK, focus
+from training.prompts import focus
 
 from .answer import Answer, assemble_answer, extractive_answer
-from .documents import DEFAULT_DOCS
+from .config import AppConfig
 from .generation import StreamedGeneration
 from .model_info import read_report
 from .prompting import build_prompt
-from .registry import DEFAULT_MODELS, REFERENCE, TRAIN_COMMAND, Registry, shared_registry
-from .retrieval import DEFAULT_INDEX, Passage, retrieve
+from .registry import REFERENCE, Registry, shared_registry
+from .retrieval import Passage, retrieve
 from .settings import DecodingSettings
 
 MAX_QUESTION_CHARS = 4000
-INDEX_COMMAND = "python -m index build --docs {docs} --out {out}"
 PREFERRED = ("tuned", "distilled", "base", REFERENCE)
 NOT_COVERED = ("El material del curso no trata esta pregunta: ningún pasaje indexado se le parece lo "
                "suficiente, así que no genero una respuesta que no podría respaldar. Pregunta sobre los "
@@ -104,14 +103,14 @@ class AnswerStream:
             prompt = build_prompt(model, p.question.text, p.passages, self.cot, self.settings.max_new_tokens)
             gen = StreamedGeneration(model, prompt.input_ids, self.settings, prompt.max_new_tokens,
                                      prompt.stop_strings)
+            if prompt.prefix:
+                yield prompt.prefix + " "  # written by the prompt, shown as the answer's start
             yield from gen
         except Exception as exc:  # any failure, model or torch, becomes this column's error message
             self.answer = Answer(self.variant, "", passages=p.passages, notices=list(p.notices),
                                  error=f"{self.variant}: la generación falló ({exc})")
             return
-        raw = gen.result.text
-        if self.cot and model.info.prompt_style == "few-shot":
-            raw = f"{REASONING_MARK} {raw}"  # the few-shot prompt already wrote the mark
+        raw = f"{prompt.prefix} {gen.result.text}" if prompt.prefix else gen.result.text
         notices = list(p.notices) + _prompt_notices(self.variant, prompt)
         if gen.result.stats.finish == "length":
             notices.append(f"La respuesta se cortó al llegar al máximo de {prompt.max_new_tokens} tokens nuevos: "
@@ -148,15 +147,20 @@ def _prompt_notices(variant: str, prompt) -> list[str]:
 
 
 class Engine:
-    def __init__(self, index_dir: str | Path = DEFAULT_INDEX, models_dir: str | Path = DEFAULT_MODELS,
-                 registry: Registry | None = None, index=None, index_error: str | None = None) -> None:
-        """`index`/`index_error` let a caller that caches the index (the app) pass what it loaded."""
-        self.index_dir = Path(index_dir)
-        self.registry = registry or shared_registry(models_dir)
+    def __init__(self, config: AppConfig | None = None, *, registry: Registry | None = None, index=None,
+                 index_error: str | None = None) -> None:
+        """`config` says where the index and the models are (`AppConfig.from_env()` when omitted);
+        `registry` and `index`/`index_error` let a caller that caches them (the app) pass what it loaded."""
+        self.config = config or AppConfig.from_env()
+        self.registry = registry or shared_registry(self.config.models_dir, self.config.include_reference)
         if index is not None or index_error is not None:
             self.index, self.index_error = index, index_error
         else:
-            self.index, self.index_error = load_index(self.index_dir)
+            self.index, self.index_error = load_index(self.config)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.config.index_dir
 
     # ------------------------------------------------------------------ what is there
 
@@ -179,7 +183,7 @@ class Engine:
             fallback = ("uso el modelo de referencia" if REFERENCE in self.variants
                         else "respondo con los pasajes recuperados (respuesta extractiva)")
             notes.insert(0, f"Todavía no hay modelos entrenados en `{self.registry.models_dir}`; {fallback}. "
-                            f"Créalos con `make run` o con `{TRAIN_COMMAND}`.")
+                            f"Créalos con `make run` o con `{self.config.train_command()}`.")
         return "\n\n".join(notes) or None
 
     # ------------------------------------------------------------------ answering
@@ -222,12 +226,12 @@ class Engine:
         return {v: self.answer(prepared, v, settings, cot) for v in (variants or self.variants)}
 
 
-def load_index(index_dir: Path):
+def load_index(config: AppConfig):
     """(index, None) or (None, Spanish message with the command that builds it)."""
     from index import HybridIndex, IndexNotFoundError
 
     try:
-        return HybridIndex.load(index_dir), None
+        return HybridIndex.load(config.index_dir), None
     except IndexNotFoundError as exc:
-        return None, (f"No hay un índice utilizable en `{index_dir}` ({exc}). Créalo con `make run` o con "
-                      f"`{INDEX_COMMAND.format(docs=DEFAULT_DOCS, out=index_dir)}`.")
+        return None, (f"No hay un índice utilizable en `{config.index_dir}` ({exc}). Créalo con `make run` o "
+                      f"con `{config.index_command()}`.")

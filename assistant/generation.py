@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -22,6 +23,12 @@ from .registry import ModelVariant
 from .settings import DecodingSettings
 
 TOP_ALTERNATIVES = 5
+SAMPLING_LOCK = threading.Lock()
+"""Sampling draws from torch's one process-wide generator (`generate()` takes no generator of its
+own), and every variant has its own lock: two sessions sampling on two variants at once would
+interleave their draws, and a seed would no longer reproduce an answer. A sampled generation holds
+this lock from `manual_seed` to its last draw; greedy and beam search draw nothing and skip it.
+Always taken before a variant's lock, so the two cannot deadlock."""
 
 
 @dataclass
@@ -156,7 +163,8 @@ class StreamedGeneration:
         if self.stop_strings:
             kwargs |= {"stop_strings": list(self.stop_strings), "tokenizer": tok}
         try:
-            with self.variant.lock, torch.inference_mode():
+            sampling = SAMPLING_LOCK if self.settings.strategy == "sampling" else nullcontext()
+            with sampling, self.variant.lock, torch.inference_mode():
                 torch.manual_seed(self.settings.seed)
                 self._output = model.generate(
                     input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from training.prompts import FEW_SHOT_STOP, PromptPassage, chat_messages, few_shot_prompt, passage_label
+from training.prompts import (
+    FEW_SHOT_STOP,
+    PromptPassage,
+    answer_prefix,
+    chat_messages,
+    few_shot_prompt,
+    passage_label,
+)
 
 from .registry import ModelVariant, VariantInfo
 from .retrieval import Passage
@@ -35,6 +42,9 @@ class RenderedPrompt:
     """How much of the question the model read (its last characters when `question_cut`)."""
     question_cut: bool = False
     """True when the question was shortened so that at least one passage fits beside it."""
+    prefix: str = ""
+    """The start of the answer the prompt already wrote (`training.prompts.answer_prefix`): the model's
+    text continues it, so the answer is `prefix` + what it generated."""
 
 
 def prompt_passages(passages: Sequence[Passage]) -> list[PromptPassage]:
@@ -47,7 +57,7 @@ def render_text(info: VariantInfo, tokenizer, question: str, passages: Sequence[
     if info.prompt_style == "few-shot":
         return few_shot_prompt(question, shown, cot, info.max_passage_chars)
     messages = chat_messages(question, shown, cot, info.max_passage_chars)
-    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + answer_prefix(cot)
 
 
 def encode(info: VariantInfo, tokenizer, text: str) -> list[int]:
@@ -87,4 +97,4 @@ def build_prompt(variant: ModelVariant, question: str, passages: Sequence[Passag
     stops = (FEW_SHOT_STOP,) if info.prompt_style == "few-shot" else ()
     dropped = min(len(passages), info.num_passages) - len(kept)
     return RenderedPrompt(ids, text, kept, dropped, max_new, stops, truncated, question_chars=len(asked),
-                          question_cut=len(asked) < len(question))
+                          question_cut=len(asked) < len(question), prefix=answer_prefix(cot))

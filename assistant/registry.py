@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,14 +24,14 @@ from safetensors import SafetensorError
 
 from training.artifacts import load_gguf, publish, smollm2_gguf
 
+from .config import train_command
+
 log = logging.getLogger(__name__)
 
-DEFAULT_MODELS = Path(os.environ.get("COURSE_MODELS", "artifacts/models"))
 VARIANTS = ("base", "tuned", "distilled", "scratch")
 REFERENCE = "reference"
 REFERENCE_CACHE = ".reference-cache"
 FORMAT = 1
-TRAIN_COMMAND = "make models"
 LABELS = {"base": "base (preentrenamiento continuo)", "tuned": "tuned (LoRA)", "distilled": "distilled (destilado)",
           "scratch": "desde cero (demostración, 5,5 M)", REFERENCE: "referencia (SmolLM2-135M sin ajustar)"}
 
@@ -90,11 +89,6 @@ class VariantProblem:
     message: str
 
 
-def reference_enabled() -> bool:
-    """COURSE_REFERENCE=0 hides the reference model (tests, or machines short of memory)."""
-    return os.environ.get("COURSE_REFERENCE", "1").strip().lower() not in ("0", "false", "no", "")
-
-
 def best_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -103,7 +97,7 @@ def best_device() -> torch.device:
 
 def read_variant_info(name: str, path: Path) -> VariantInfo:
     """Raise ModelLoadError when the directory is not a checkpoint this version can read."""
-    fix = f"vuelve a crearlo con: {TRAIN_COMMAND}"
+    fix = f"vuelve a crearlo con: {train_command(path.parent)}"
     if not (path / "config.json").is_file():
         raise ModelLoadError(f"{path} no es un checkpoint completo (falta config.json) o es de un formato antiguo: {fix}")
     meta_file = path / "assistant.json"
@@ -167,7 +161,7 @@ def load_variant(info: VariantInfo, models_dir: Path, device: torch.device | Non
             tokenizer = AutoTokenizer.from_pretrained(info.path)
             model = AutoModelForCausalLM.from_pretrained(info.path)
     except (OSError, ValueError, KeyError, SafetensorError) as exc:  # a corrupt or partial checkpoint
-        raise ModelLoadError(f"no pude cargar {info.path} ({exc}): vuelve a crearlo con: {TRAIN_COMMAND}") from exc
+        raise ModelLoadError(f"no pude cargar {info.path} ({exc}): vuelve a crearlo con: {train_command(models_dir)}") from exc
     model.to(device).eval()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -196,9 +190,9 @@ def _load_reference(info: VariantInfo, models_dir: Path):
 class Registry:
     """The variants under one models directory, each loaded at most once (thread-safe)."""
 
-    def __init__(self, models_dir: str | Path = DEFAULT_MODELS, include_reference: bool | None = None) -> None:
+    def __init__(self, models_dir: str | Path, include_reference: bool = True) -> None:
         self.models_dir = Path(models_dir)
-        self.include_reference = reference_enabled() if include_reference is None else include_reference
+        self.include_reference = include_reference
         self._loaded: dict[str, ModelVariant] = {}
         self._lock = threading.Lock()
         self.refresh()
@@ -244,9 +238,8 @@ _registries: dict[tuple[str, bool], Registry] = {}
 _registries_lock = threading.Lock()
 
 
-def shared_registry(models_dir: str | Path = DEFAULT_MODELS, include_reference: bool | None = None) -> Registry:
+def shared_registry(models_dir: str | Path, include_reference: bool = True) -> Registry:
     """One Registry per (directory, reference) in the process: many sessions, one copy of the weights."""
-    include_reference = reference_enabled() if include_reference is None else include_reference
     key = (str(Path(models_dir).resolve()), include_reference)
     with _registries_lock:
         if key not in _registries:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from index import HybridIndex, SearchResult
 from training.prompts import location
-
-DEFAULT_INDEX = Path(os.environ.get("COURSE_INDEX", "artifacts/index"))
 
 
 @dataclass

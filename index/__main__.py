@@ -1,6 +1,6 @@
 """Command line: `python -m index build|query|evaluate|bench`.
 
-    python -m index build --docs DIR --out DIR [--config FILE] [--embedder NAME] [--index-type flat|hnsw]
+    python -m index build --docs DIR --out DIR [--uploads DIR] [--config FILE] [--embedder NAME] [--index-type flat|hnsw]
     python -m index query --index DIR --k K [--json] [--mode hybrid|lexical|dense] "question"
     python -m index evaluate --index DIR --qa FILE [--index DIR2 --qa FILE2 ...] [--json] [--sweep]
     python -m index bench [--docs DIR] [--sizes 1000,10000,100000]
@@ -29,7 +29,7 @@ def _config(args):
 def cmd_build(args) -> int:
     from .build import build_index
 
-    report = build_index(args.docs, args.out, _config(args), progress=not args.quiet)
+    report = build_index(args.docs, args.out, _config(args), progress=not args.quiet, uploads_dir=args.uploads)
     print(report.summary())
     return 0
 
@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("build", help="index a folder of documents (incremental, atomic)")
     p.add_argument("--docs", required=True, help="folder of course documents")
     p.add_argument("--out", required=True, help="index folder to create or update")
+    p.add_argument("--uploads", help="folder of files uploaded in the app, indexed as subidos/<file> "
+                                     "(skipped when it does not exist)")
     p.add_argument("--config", help="YAML file with IndexConfig fields")
     p.add_argument("--embedder", help="sentence-transformers model name or path (overrides the config)")
     p.add_argument("--index-type", choices=["flat", "hnsw"], help="FAISS index type (overrides the config)")

@@ -82,6 +82,27 @@ def scan(docs_dir: Path) -> tuple[list[Path], Counter]:
     return files, ignored
 
 
+UPLOADS_PREFIX = "subidos"
+"""How the files of the uploads folder are named in the index: `subidos/<file>`."""
+
+
+def sources(docs_dir: Path, uploads_dir: Path | None = None) -> tuple[dict[str, Path], Counter]:
+    """{source name: path} for the course folder and, when given and present, the uploads folder."""
+    files, ignored = scan(docs_dir)
+    named = {p.relative_to(docs_dir).as_posix(): p for p in files}
+    if uploads_dir is not None and uploads_dir.is_dir():
+        extra, more_ignored = scan(uploads_dir)
+        ignored += more_ignored
+        for path in extra:
+            source = f"{UPLOADS_PREFIX}/{path.relative_to(uploads_dir).as_posix()}"
+            if source in named:
+                raise ValueError(f"{named[source]} and {path} would both be indexed as {source}: "
+                                 f"rename one (the course folder should not have a {UPLOADS_PREFIX}/ folder "
+                                 "when uploads are kept apart)")
+            named[source] = path
+    return named, ignored
+
+
 def file_hash(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -133,25 +154,28 @@ def _search_settings(config: IndexConfig) -> dict:
 
 
 def build_index(docs_dir: str | Path, out_dir: str | Path, config: IndexConfig | None = None,
-                progress: bool = True, on_file: Callable[[int, int, str], None] | None = None) -> BuildReport:
-    """Build or update the index of `docs_dir` in `out_dir`. `on_file(done, total, source)` is called
-    before each file is read (a UI's progress bar); `progress` draws a terminal bar."""
+                progress: bool = True, on_file: Callable[[int, int, str], None] | None = None,
+                uploads_dir: str | Path | None = None) -> BuildReport:
+    """Build or update the index of `docs_dir` (and of `uploads_dir`, as `subidos/...`, when it exists)
+    in `out_dir`. `on_file(done, total, source)` is called before each file is read (a UI's progress
+    bar); `progress` draws a terminal bar."""
     config = config or IndexConfig()
     docs_dir, out_dir = Path(docs_dir), Path(out_dir)
+    uploads_dir = Path(uploads_dir) if uploads_dir is not None else None
     if not docs_dir.is_dir():
         raise FileNotFoundError(f"documents folder not found: {docs_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
     with _build_lock(out_dir):
-        return _build(docs_dir, out_dir, config, progress, on_file)
+        return _build(docs_dir, out_dir, config, progress, on_file, uploads_dir)
 
 
 def _build(docs_dir: Path, out_dir: Path, config: IndexConfig, progress: bool,
-           on_file: Callable[[int, int, str], None] | None = None) -> BuildReport:
+           on_file: Callable[[int, int, str], None] | None = None, uploads_dir: Path | None = None) -> BuildReport:
     t0 = time.perf_counter()
     report = BuildReport(out_dir=out_dir)
     for stale in out_dir.glob(".tmp-*"):  # left by a build that was killed
         shutil.rmtree(stale, ignore_errors=True)
-    paths, report.ignored = scan(docs_dir)
+    named, report.ignored = sources(docs_dir, uploads_dir)
     prev, prev_version, rebuild_reason = _previous_state(out_dir, config)
     report.full_rebuild_reason = rebuild_reason
     if rebuild_reason:
@@ -161,8 +185,7 @@ def _build(docs_dir: Path, out_dir: Path, config: IndexConfig, progress: bool,
 
     max_bytes = int(config.max_file_mb * 1e6)
     hashes: dict[str, str] = {}
-    for path in paths:
-        source = path.relative_to(docs_dir).as_posix()
+    for source, path in named.items():
         try:
             size = path.stat().st_size
             # too big to hash cheaply: its size stands in for the hash, and the loader skips it
@@ -189,10 +212,9 @@ def _build(docs_dir: Path, out_dir: Path, config: IndexConfig, progress: bool,
     per_file: dict[str, tuple[list[Chunk], np.ndarray]] = {}
     pending: list[tuple[str, list[Chunk]]] = []
     skipped_entries = []
-    todo = [p for p in paths if p.relative_to(docs_dir).as_posix() in hashes]
+    todo = [(source, path) for source, path in named.items() if source in hashes]
     bar = _progress(todo, progress)
-    for done, path in enumerate(bar):
-        source = path.relative_to(docs_dir).as_posix()
+    for done, (source, path) in enumerate(bar):
         if on_file:
             on_file(done, len(todo), source)
         sha = hashes[source]
@@ -241,6 +263,7 @@ def _build(docs_dir: Path, out_dir: Path, config: IndexConfig, progress: bool,
         "format_version": FORMAT_VERSION,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "docs_dir": str(docs_dir),
+        "uploads_dir": str(uploads_dir) if uploads_dir is not None and uploads_dir.is_dir() else None,
         "embedder": {**dense.embedder_identity(config.embedder), "dim": int(dim)},
         "chunker": config.to_dict()["chunker"],
         "content_key": key,

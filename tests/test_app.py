@@ -18,10 +18,11 @@ def app(monkeypatch, tmp_path, course_index_dir, tiny_models):
 
     monkeypatch.setenv("COURSE_REFERENCE", "0")
     monkeypatch.setenv("COURSE_DOCS", str(tmp_path / "docs"))
+    monkeypatch.setenv("COURSE_UPLOADS", str(tmp_path / "uploads"))
 
     def make(index=course_index_dir, models=tiny_models):
-        monkeypatch.setattr("assistant.retrieval.DEFAULT_INDEX", index)
-        monkeypatch.setattr("assistant.registry.DEFAULT_MODELS", models)
+        monkeypatch.setenv("COURSE_INDEX", str(index))
+        monkeypatch.setenv("COURSE_MODELS", str(models))
         at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
         at.sidebar.slider(key="max_new_tokens").set_value(16).run()
         return at
@@ -161,18 +162,21 @@ def test_documents_lists_the_index_and_takes_uploads(app, tmp_path, course_index
     at.get("file_uploader")[0].upload("../Mi apunte ñ.md", note)
     at.run()
     at.button(key="save_uploads").click().run()
-    assert (tmp_path / "docs" / "subidos" / "Mi-apunte-n.md").is_file()
+    uploads = tmp_path / "uploads"
+    assert (uploads / "Mi-apunte-n.md").is_file(), "uploads stay out of the course folder"
+    assert not (tmp_path / "docs" / "subidos").exists()
     assert any("Guardado" in s.value for s in at.success)
     at.button(key="save_uploads").click().run()  # the same file again: no second copy
-    assert sorted(p.name for p in (tmp_path / "docs" / "subidos").iterdir()) == ["Mi-apunte-n.md"]
+    assert sorted(p.name for p in uploads.iterdir()) == ["Mi-apunte-n.md"]
     assert any("ya estaba" in s.value for s in at.success)
     at.button(key="reindex").click().run()
     assert any("1 procesados" in s.value for s in at.success)
     assert at.main.markdown[0].value != header, "the header follows the new index"
     assert "subidos/Mi-apunte-n.md" in at.dataframe[0].value["archivo"].tolist()
-    assert any("--docs " + str(tmp_path / "docs") in c.value for c in at.caption), "the hint names the folder in use"
+    hint = f"--docs {tmp_path / 'docs'} --out {index} --uploads {uploads}"
+    assert any(hint in c.value for c in at.caption), "the hint names the folders in use"
     at.button(key="borrar-Mi-apunte-n.md").click().run()
-    assert not (tmp_path / "docs" / "subidos" / "Mi-apunte-n.md").exists()
+    assert not (uploads / "Mi-apunte-n.md").exists()
     assert any("Borrado" in s.value for s in at.success)
 
 

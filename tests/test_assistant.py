@@ -199,3 +199,19 @@ def test_missing_assistant_json_means_chat_defaults(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     info = read_variant_info("tuned", tmp_path)
     assert (info.prompt_style, info.max_passage_chars, info.num_passages, info.context_length) == ("chat", 600, 5, None)
+
+
+def test_app_config_comes_from_the_environment_once_and_words_the_commands():
+    from pathlib import Path
+
+    from assistant.config import AppConfig
+
+    d = AppConfig.from_env({})
+    assert (d.index_dir, d.models_dir, d.docs_dir, d.uploads_dir) == (
+        Path("artifacts/index"), Path("artifacts/models"), Path("course"), Path("artifacts/uploads"))
+    assert d.include_reference and d.train_command() == "make models"
+    c = AppConfig.from_env({"COURSE_INDEX": "/x/idx", "COURSE_DOCS": "mis apuntes", "COURSE_REFERENCE": "0",
+                            "COURSE_MODELS": "/m"}, models_dir=Path("/n"), index_dir=None)
+    assert c.index_dir == Path("/x/idx") and c.models_dir == Path("/n") and not c.include_reference
+    assert c.index_command() == "python -m index build --docs 'mis apuntes' --out /x/idx --uploads artifacts/uploads"
+    assert c.train_command() == "make models MODELS=/n"

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+from assistant.config import AppConfig
 from assistant.engine import Engine
 from assistant.generation import TOP_ALTERNATIVES, StreamedGeneration
 from assistant.prompting import build_prompt
@@ -24,7 +25,7 @@ def registry(tiny_models):
 
 @pytest.fixture(scope="module")
 def engine(course_index, registry):
-    return Engine("unused", registry=registry, index=course_index)
+    return Engine(registry=registry, index=course_index)
 
 
 def generate(registry, name, settings, passages=()):
@@ -121,6 +122,18 @@ def test_base_model_gets_the_few_shot_prompt(registry):
     assert prompt.text.rstrip().endswith("Respuesta:") and prompt.stop_strings == ("\nPregunta:",)
 
 
+def test_with_cot_every_prompt_opens_the_answer_with_the_spanish_reasoning_mark(registry, engine):
+    """Without it the untuned reference answered a CoT request in English; the tuned models begin their
+    CoT answers with this mark anyway. The mark is part of the answer the student sees."""
+    for name in ("tuned", "base"):
+        prompt = build_prompt(registry.get(name), QUESTION, [], cot=True, max_new_tokens=10)
+        assert prompt.text.rstrip().endswith("Razonamiento:") and prompt.prefix == "Razonamiento:"
+    plain = build_prompt(registry.get("tuned"), QUESTION, [], cot=False, max_new_tokens=10)
+    assert plain.prefix == "" and plain.text.endswith("assistant\n")
+    stream = engine.stream("tuned", engine.prepare(QUESTION), SHORT, cot=True)
+    assert next(iter(stream)).startswith("Razonamiento:")
+
+
 def test_engine_answers_with_passages_and_stats(engine):
     answer = engine.ask(QUESTION, settings=SHORT, cot=True)
     assert answer.variant == "tuned" and answer.error is None
@@ -146,14 +159,14 @@ def test_compare_keeps_going_when_one_variant_fails(engine, monkeypatch):
 
 
 def test_no_models_gives_an_extractive_answer_and_the_command(course_index, tmp_path):
-    engine = Engine("unused", registry=Registry(tmp_path / "none", include_reference=False), index=course_index)
+    engine = Engine(registry=Registry(tmp_path / "none", include_reference=False), index=course_index)
     answer = engine.ask(QUESTION)
     assert answer.extractive and answer.has_valid_citation
     assert any("make models" in n for n in answer.notices)
 
 
 def test_missing_index_still_answers_and_says_how_to_build_it(registry, tmp_path):
-    engine = Engine(tmp_path / "no-index", registry=registry)
+    engine = Engine(AppConfig(index_dir=tmp_path / "no-index"), registry=registry)
     answer = engine.ask(QUESTION, settings=SHORT)
     assert answer.error is None and not answer.passages
     assert any("python -m index build --docs course --out" in n for n in answer.notices)
@@ -166,7 +179,7 @@ def test_older_format_model_dir_is_reported_not_loaded(tiny_models, tmp_path):
     reg = Registry(models, include_reference=False)
     assert reg.names == ["tuned"]
     assert "make models" in reg.problems[0].message
-    assert "base" in Engine("unused", registry=reg, index=object()).models_notice()
+    assert "base" in Engine(registry=reg, index=object()).models_notice()
 
 
 def test_empty_question_is_not_sent_to_a_model(engine):
@@ -191,7 +204,7 @@ def test_the_chat_opens_on_the_variant_the_report_measured_best(tiny_models, cou
 
     models = tmp_path / "models"
     shutil.copytree(tiny_models, models)
-    engine = Engine("unused", registry=Registry(models, include_reference=False), index=course_index)
+    engine = Engine(registry=Registry(models, include_reference=False), index=course_index)
     assert json.loads((models / "report.json").read_text())["best_variant"] == "tuned"
     report = json.loads((models / "report.json").read_text()) | {"best_variant": "distilled"}
     (models / "report.json").write_text(json.dumps(report))
@@ -224,3 +237,30 @@ def test_an_answer_cut_at_the_token_limit_says_so(engine):
     assert any("se cortó al llegar al máximo de 8 tokens" in n for n in answer.notices)
     full = engine.ask("¿Quién ganó el mundial de fútbol de 2010?", "tuned", DecodingSettings(max_new_tokens=8))
     assert not any("se cortó" in n for n in full.notices), "nothing generated, nothing cut"
+
+
+def test_concurrent_sessions_sampling_on_different_variants_reproduce_their_seeds(engine):
+    """Five sessions ask at once, sampling on three variants with their own seeds: every answer is the
+    one the same question and seed give alone (torch's generator is process-wide; the variant locks
+    alone would let their draws interleave)."""
+    asks = [(v, seed) for v, seed in zip(["tuned", "distilled", "base", "tuned", "distilled"], range(5), strict=True)]
+    settings = {seed: DecodingSettings(strategy="sampling", seed=seed, top_k=0, temperature=1.5, max_new_tokens=48)
+                for _, seed in asks}
+    prepared = engine.prepare(QUESTION)
+    alone = {(v, seed): engine.answer(prepared, v, settings[seed]).text for v, seed in asks}
+    start, together, errors = threading.Barrier(len(asks)), {}, []
+
+    def session(v, seed):
+        try:
+            start.wait()
+            together[(v, seed)] = engine.answer(prepared, v, settings[seed]).text
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=session, args=a) for a in asks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors and len(together) == len(asks)
+    assert together == alone

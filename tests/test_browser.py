@@ -1,5 +1,6 @@
 """Real-browser runs: `streamlit run` on 127.0.0.1, Chromium driven by Playwright: the Compare view with
-the three variants, and the Chat of a fresh clone (no models yet: extractive answers, cited).
+the three variants, the Chat with a model and chain of thought, the Chat of a fresh clone (no models yet:
+extractive answers, cited), and five students asking at once.
 
 Skipped only when Debian's chromium or the playwright package is missing. The screenshots they leave in
 artifacts/screenshots/ (compare.png, chat.png) are what a student would see.
@@ -49,20 +50,36 @@ def serve(course_index_dir, models, tmp_path):
 
 
 @contextlib.contextmanager
-def browser_page(url: str, width: int):
-    """(page, playwright's expect) on a headless Chromium at `url`; skips without chromium or playwright."""
+def chromium():
+    """(browser, playwright's expect); skips without chromium or playwright."""
     if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
         pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": width, "height": 1100})
-            page.goto(url, timeout=60_000)
-            yield page, sync_api.expect
-            assert page.get_by_test_id("stException").count() == 0
+            yield browser, sync_api.expect
         finally:
             browser.close()
+
+
+def open_page(browser, url: str, width: int = 1400):
+    """A new session (its own browser context, as a second student's browser would be)."""
+    page = browser.new_context(viewport={"width": width, "height": 1100}).new_page()
+    page.goto(url, timeout=60_000)
+    return page
+
+
+@contextlib.contextmanager
+def browser_page(url: str, width: int):
+    """(page, playwright's expect) on a headless Chromium at `url`."""
+    with chromium() as (browser, expect):
+        page = open_page(browser, url, width)
+        yield page, expect
+        assert page.get_by_test_id("stException").count() == 0
+
+
+CHAT_BOX = "Pregunta sobre el curso, p. ej. ¿Qué es teacher forcing?"
 
 
 def test_compare_in_a_real_browser(server):
@@ -113,3 +130,71 @@ def test_chat_in_a_real_browser(server_without_models):
         page.screenshot(path=str(CHAT_SCREENSHOT), full_page=True)
         box.scroll_into_view_if_needed()  # the app scrolls inside its own container
         page.screenshot(path=str(CHAT_SCREENSHOT.with_name("chat-newest.png")))
+
+
+def test_chat_with_a_model_and_chain_of_thought_in_a_real_browser(server):
+    with browser_page(server, 1400) as (page, expect):
+        box = page.get_by_placeholder(CHAT_BOX)
+        expect(box).to_be_visible(timeout=60_000)
+        page.get_by_text("Cadena de pensamiento (CoT)").click()
+        box.fill("¿Qué es teacher forcing?")
+        box.press("Enter")
+        chat = page.get_by_test_id("stChatMessage")
+        expect(chat).to_have_count(2, timeout=60_000)
+        answer = chat.nth(1)
+        expect(answer.get_by_text("tokens/s")).to_be_visible(timeout=120_000)  # written when the stream ends
+        expect(answer.get_by_text("Modelo: tuned (LoRA)")).to_be_visible()
+        expect(answer.get_by_text("Razonamiento (cadena de pensamiento)")).to_be_visible()
+        expect(answer.get_by_text("El modelo recibió")).to_be_visible()
+        expect(answer.get_by_test_id("stExpander").filter(has_text="[1]").first).to_be_visible()
+        page.screenshot(path=str(CHAT_SCREENSHOT.with_name("chat-cot.png")), full_page=True)
+
+
+def ask_with_seed(page, expect, seed: int, question: str) -> None:
+    page.get_by_text("muestreo", exact=True).click()
+    seed_box = page.get_by_label("Semilla")
+    expect(seed_box).to_be_visible(timeout=60_000)
+    seed_box.fill(str(seed))
+    seed_box.press("Enter")
+    page.wait_for_timeout(500)  # the rerun that stores the seed
+    box = page.get_by_placeholder(CHAT_BOX)
+    box.fill(question)
+    box.press("Enter")
+
+
+def chat_texts(page) -> list[str]:
+    return [m.inner_text() for m in page.get_by_test_id("stChatMessage").all()]
+
+
+def test_five_students_asking_at_once_all_finish_apart_and_reproduce_their_seeds(server):
+    """Sampling, a seed per student, all five questions in flight together on the one server: each gets
+    an answer, sees only its own exchange, and asking again with the same seed gives the same text."""
+    questions = ["¿Qué es teacher forcing?", "¿Qué mide la perplejidad?", "¿Qué hace LoRA?",
+                 "¿Para qué sirve la atención?", "¿Qué es la destilación?"]
+    with chromium() as (browser, expect):
+        pages = [open_page(browser, server) for _ in questions]
+        for page in pages:
+            expect(page.get_by_placeholder(CHAT_BOX)).to_be_visible(timeout=90_000)
+        for seed, (page, question) in enumerate(zip(pages, questions, strict=True)):
+            ask_with_seed(page, expect, seed, question)
+        first = []
+        for page in pages:
+            expect(page.get_by_test_id("stChatMessage").nth(1).get_by_text("tokens/s")).to_be_visible(timeout=180_000)
+            first.append(chat_texts(page))
+        for page, question, texts in zip(pages, questions, first, strict=True):
+            assert len(texts) == 2 and question in texts[0], "each session keeps its own history"
+            assert all(q not in "".join(texts) for q in questions if q != question)
+            assert page.get_by_test_id("stException").count() == 0
+        for page, question in zip(pages, questions, strict=True):  # the same seeds again, all at once
+            box = page.get_by_placeholder(CHAT_BOX)
+            box.fill(question)
+            box.press("Enter")
+        for page, texts in zip(pages, first, strict=True):
+            expect(page.get_by_test_id("stChatMessage").nth(3).get_by_text("tokens/s")).to_be_visible(timeout=180_000)
+            again = chat_texts(page)
+            assert _answer_words(again[3]) == _answer_words(texts[1]), "a seed reproduces its answer"
+
+
+def _answer_words(message: str) -> str:
+    """The answer's text without its stats line (times differ between two runs)."""
+    return "\n".join(line for line in message.splitlines() if "tokens/s" not in line)

@@ -190,3 +190,19 @@ def test_on_file_reports_progress_per_file(tmp_path):
     calls = []
     build_index(docs, tmp_path / "idx", progress=False, on_file=lambda d, t, s: calls.append((d, t, s)))
     assert calls == [(0, 2, "a.md"), (1, 2, "b.txt")]
+
+
+def test_the_uploads_folder_is_indexed_beside_the_course_as_subidos(docs, tmp_path):
+    uploads = tmp_path / "uploads"
+    out = tmp_path / "idx"
+    build_index(docs, out, progress=False, uploads_dir=uploads)  # not there yet: the course alone
+    assert sources(out) == set(NOTES)
+    write(uploads / "apunte.md", "# Apunte\n\nLa perplejidad es la exponencial de la entropía cruzada.")
+    report = build_index(docs, out, progress=False, uploads_dir=uploads)
+    assert (report.embedded_files, report.reused_files) == (1, 3)
+    assert sources(out) == set(NOTES) | {"subidos/apunte.md"}
+    assert HybridIndex.load(out).search("¿qué es la perplejidad?", k=1)[0].chunk.source == "subidos/apunte.md"
+    write(docs / "subidos" / "apunte.md", "# Otro\n\nMismo nombre dentro del curso.")
+    with pytest.raises(ValueError, match="subidos/apunte.md"):
+        build_index(docs, out, progress=False, uploads_dir=uploads)
+    assert "subidos/apunte.md" in sources(out), "a refused build keeps the last good index"

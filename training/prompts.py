@@ -168,6 +168,13 @@ def chat_messages(question: str, passages: Sequence[PromptPassage], cot: bool = 
     ]
 
 
+def answer_prefix(cot: bool) -> str:
+    """What the prompt writes of the answer itself, after the assistant's turn opens: with chain of
+    thought on, the Spanish `Razonamiento:` mark. The tuned models begin their CoT answers with it (it is
+    how `cot_answer` starts), and it keeps an untuned chat model from switching to English."""
+    return REASONING_MARK if cot else ""
+
+
 def cot_answer(reasoning: Sequence[str], final: str) -> str:
     steps = "\n".join(f"{i}. {s}" for i, s in enumerate(reasoning, 1))
     return f"{REASONING_MARK}\n{steps}\n{FINAL_MARK} {final}"
@@ -212,7 +219,7 @@ def few_shot_prompt(question: str, passages: Sequence[PromptPassage], cot: bool 
     lead = f"Pasajes:\n{format_passages(passages, max_passage_chars, question)}" if passages else "Pasajes: (ninguno)"
     tail = f"{lead}\nPregunta: {question.strip()}\nRespuesta:"
     if cot:
-        tail += f" {REASONING_MARK}"
+        tail += f" {answer_prefix(cot)}"
     return "\n\n".join([*blocks, tail])
 
 

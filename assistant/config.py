@@ -1,0 +1,69 @@
+"""Where the runtime reads and writes: one typed configuration, built from the environment once.
+
+The app (`streamlit_app.py`), the command line (`python -m assistant`) and the benches build an
+`AppConfig` and hand it to the `Engine`; nothing below reads the environment or holds a path of its own.
+The commands a message tells the user to run are built from the same values, so they name the folders
+actually in use.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+FALSE = ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    index_dir: Path = Path("artifacts/index")
+    """The hybrid index the answers are retrieved from (`COURSE_INDEX`)."""
+    models_dir: Path = Path("artifacts/models")
+    """The trained variants and their report.json (`COURSE_MODELS`)."""
+    docs_dir: Path = Path("course")
+    """The course folder the index is built from (`COURSE_DOCS`). The app never writes into it."""
+    uploads_dir: Path = Path("artifacts/uploads")
+    """Files uploaded in Documentos (`COURSE_UPLOADS`): kept apart from the course folder (which may be
+    a git checkout), indexed beside it under `subidos/`."""
+    include_reference: bool = True
+    """Offer SmolLM2-135M-Instruct, untuned, as the `reference` variant (`COURSE_REFERENCE=0` hides it:
+    tests, or a machine short of memory)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> AppConfig:
+        """The defaults, then the `COURSE_*` variables, then explicit overrides (command-line flags)."""
+        env = os.environ if env is None else env
+        d = cls()
+        config = cls(
+            index_dir=Path(env.get("COURSE_INDEX", d.index_dir)),
+            models_dir=Path(env.get("COURSE_MODELS", d.models_dir)),
+            docs_dir=Path(env.get("COURSE_DOCS", d.docs_dir)),
+            uploads_dir=Path(env.get("COURSE_UPLOADS", d.uploads_dir)),
+            include_reference=env.get("COURSE_REFERENCE", "1").strip().lower() not in FALSE,
+        )
+        given = {k: (Path(v) if k.endswith("_dir") else v) for k, v in overrides.items() if v is not None}
+        return replace(config, **given)
+
+    def index_command(self) -> str:
+        """The command that builds (or updates) the index this configuration reads."""
+        return index_command(self.docs_dir, self.index_dir, self.uploads_dir)
+
+    def train_command(self) -> str:
+        return train_command(self.models_dir)
+
+
+def index_command(docs_dir: Path, index_dir: Path, uploads_dir: Path | None = None) -> str:
+    cmd = ["python", "-m", "index", "build", "--docs", str(docs_dir), "--out", str(index_dir)]
+    if uploads_dir is not None:
+        cmd += ["--uploads", str(uploads_dir)]
+    return shlex.join(cmd)
+
+
+def train_command(models_dir: Path) -> str:
+    """`make models`, pointed at `models_dir` when it is not the default."""
+    if Path(models_dir) == AppConfig().models_dir:
+        return "make models"
+    return shlex.join(["make", "models", f"MODELS={models_dir}"])
