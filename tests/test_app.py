@@ -140,7 +140,8 @@ def test_without_models_the_app_answers_from_the_passages(app, tmp_path):
 def test_missing_index_says_how_to_build_it_and_keeps_working(app, tmp_path):
     at = app(index=tmp_path / "none")
     assert not at.exception
-    assert any("python -m index build --docs course --out" in i.value for i in at.info)
+    command = f"python -m index build --docs {tmp_path / 'docs'} --out {tmp_path / 'none'} --uploads"
+    assert any(command in i.value for i in at.info), "the command names the folders in use"
     at.chat_input[0].set_value(QUESTION).run()
     assert not at.exception and any("tokens/s" in c for c in captions(at))
 
@@ -192,14 +193,23 @@ def test_uploads_refused_and_skipped_files_are_explained_in_spanish(tmp_path):
 def test_models_view_shows_curves_report_and_cards(app):
     at = open_tab(app(), "Modelos")
     assert not at.exception
-    assert len(at.get("vega_lite_chart")) >= 3 and at.dataframe
-    table = at.dataframe[0].value
-    assert {"correctas", "F1", "perplejidad"} <= set(table.columns) and "per_question" not in table.columns
-    assert table.loc["tuned", "correctas"] == 1.0 and "extractivo" in table.index
+    assert len(at.get("vega_lite_chart")) >= 3
+    answers, training = at.dataframe[0].value, at.dataframe[1].value
+    assert {"correctas", "F1", "claves presentes"} <= set(answers.columns) and "per_question" not in answers.columns
+    assert answers.loc["tuned", "correctas"] == 1.0 and "extractivo" in answers.index
+    assert {"perplejidad", "copia", "parámetros"} <= set(training.columns) and "correctas" not in training.columns
+    assert not answers.isna().all(axis=None) and "None" not in answers.to_string()
     margin = next(m.value for m in at.markdown if "tuned − base" in m.value)
     assert "respuestas correctas: +66.7%" in margin
     assert any("abre con **tuned**" in c.value for c in at.caption)
-    assert any(e.label.startswith("Ficha del modelo") for e in at.expander)
+    assert any("perplejidad de las respuestas de validación" in c.value for c in at.caption), \
+        "the validation curves say what they measure, apart from the table's perplexity"
+    cards = {e.label: e for e in at.expander if e.label.startswith("Ficha del modelo")}
+    assert set(cards) == {"Ficha del modelo base", "Ficha del modelo tuned", "Ficha del modelo distilled"}
+    tuned = " ".join(m.value for m in cards["Ficha del modelo tuned"].markdown)
+    assert "perplejidad de las respuestas de validación | 80.5" in tuned and "parámetros" in tuned
+    assert "SmolLM2-135M-Instruct" in tuned and "held-out" not in tuned
+    assert any("en inglés" in c.value for c in cards["Ficha del modelo distilled"].caption)
 
 
 def test_broken_math_from_a_model_is_plain_text_and_good_math_stays():

@@ -119,6 +119,10 @@ def test_pipeline_end_to_end_on_the_tiny_profile(tmp_path, course_index_dir):
     assert report["variants"]["distilled"]["parameters"] < report["variants"]["tuned"]["parameters"]
     card = (out / "tuned" / "README.md").read_text()
     assert "Evaluation" in card and "copy_accuracy" in card
+    from assistant.model_info import spanish_card  # what the Modelos tab shows, from card.json
+
+    spanish = spanish_card(out / "tuned", report["variants"]["tuned"])
+    assert "perplejidad de las respuestas de validación" in spanish and "parámetros entrenables" in spanish
     assert isinstance(report["bars"]["base_ppl_below_untrained"], bool)
     # the answers are scored by the app's own path, into the same report
     rc = assistant_main(["evaluate", "--index", str(course_index_dir), "--models", str(out), "--qa",

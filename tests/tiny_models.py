@@ -23,6 +23,7 @@ def make_tiny_models(out: Path, vocab_size: int = 512) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from assistant.evaluation import update_report
+    from training.artifacts import card_data
     from training.tokenizer import train_tokenizer
 
     texts = [p.read_text(encoding="utf-8") for p in sorted(COURSE.rglob("*.md"))]
@@ -34,12 +35,17 @@ def make_tiny_models(out: Path, vocab_size: int = 512) -> Path:
                              max_position_embeddings=1024, tie_word_embeddings=True,
                              eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
         d = out / name
-        LlamaForCausalLM(config).save_pretrained(d)
+        model = LlamaForCausalLM(config)
+        model.save_pretrained(d)
         tok.save_pretrained(d)
         meta = {"variant": name, "prompt_style": spec["prompt_style"], "max_passage_chars": 300,
                 "num_passages": 3, "context_length": 768, "description": spec["description"]}
         (d / "assistant.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         (d / "README.md").write_text(f"# {name}\n\nModelo de prueba ({spec['description']})\n", encoding="utf-8")
+        if name != "distilled":  # distilled keeps only its README, as a checkpoint from before card.json
+            card = card_data(name, model, "instruct", {"heldout_answer_ppl": 80.5, "init_from": "smollm2"},
+                             {"profile": "test"}, spec["description"])
+            (d / "card.json").write_text(json.dumps(card, ensure_ascii=False), encoding="utf-8")
         (d / "training_config.json").write_text(json.dumps({"layers": spec["layers"]}), encoding="utf-8")
         (d / "metrics.jsonl").write_text(_metrics(), encoding="utf-8")
     report = {"variants": {n: {"perplexity": 500.0 - 10 * i, "copy_accuracy": 0.1 * i, "parameters": 1000 * (i + 1)}

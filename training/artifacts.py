@@ -89,20 +89,55 @@ def size_on_disk_mb(path: Path) -> float:
     return round(total / 1e6, 2)
 
 
-def model_card(variant: str, model, stage: str, summary: dict, cfg_dict: dict, description: str = "") -> str:
+CARD_FIELDS = {
+    "heldout_ppl": "held-out perplexity (course text)",
+    "heldout_answer_ppl": "held-out answer perplexity",
+    "steps": "steps",
+    "train_blocks": "train blocks",
+    "train_examples": "train examples",
+    "init_from": "init from",
+    "train_tokens_per_s": "training tokens/s (median)",
+    "mfu": "MFU (median)",
+    "lora": "LoRA",
+    "trainable_parameters": "trainable parameters",
+    "teacher": "teacher",
+    "student_layers": "student layers",
+    "kd_loss": "loss",
+    "sequence_kd": "sequence-level KD",
+    "peak_rss_gb": "peak memory (RSS, GB)",
+}
+"""English labels of the stage summaries (the keys `card.json` stores; the app has Spanish ones)."""
+
+
+def architecture(model) -> dict:
     c = model.config
+    return {"layers": c.num_hidden_layers, "hidden": c.hidden_size, "heads": c.num_attention_heads,
+            "vocab": c.vocab_size, "context": c.max_position_embeddings, "parameters": count_parameters(model)}
+
+
+def card_data(variant: str, model, stage: str, summary: dict, cfg_dict: dict, description: str = "") -> dict:
+    """What a model card says, as data (`card.json`): the README card and the app's Spanish card are
+    both rendered from it."""
+    return {"variant": variant, "stage": stage, "profile": cfg_dict.get("profile"),
+            "description": description or VARIANT_DESCRIPTIONS.get(variant, ""),
+            "architecture": architecture(model), "summary": summary}
+
+
+def model_card(card: dict) -> str:
+    a = card["architecture"]
     lines = [
-        f"# {variant}", "",
-        description or VARIANT_DESCRIPTIONS.get(variant, ""), "",
-        f"Made by `python -m training.{stage}` (profile `{cfg_dict.get('profile')}`).", "",
+        f"# {card['variant']}", "",
+        card["description"], "",
+        f"Made by `python -m training.{card['stage']}` (profile `{card['profile']}`).", "",
         "| | |", "| --- | --- |",
-        f"| architecture | Llama-style decoder: {c.num_hidden_layers} layers, hidden {c.hidden_size}, "
-        f"{c.num_attention_heads} heads, vocab {c.vocab_size}, context {c.max_position_embeddings} |",
-        f"| parameters | {count_parameters(model):,} |",
+        f"| architecture | Llama-style decoder: {a['layers']} layers, hidden {a['hidden']}, {a['heads']} heads, "
+        f"vocab {a['vocab']}, context {a['context']} |",
+        f"| parameters | {a['parameters']:,} |",
     ]
-    lines += [f"| {k.replace('_', ' ')} | {v} |" for k, v in summary.items()]
+    lines += [f"| {CARD_FIELDS.get(k, k)} | {v} |" for k, v in card["summary"].items()]
     lines += ["", "Prompt format: see `training/prompts.py` and `assistant.json`. "
-              "Metrics per step: `metrics.jsonl`. Full resolved config: `training_config.json`.", ""]
+              "Metrics per step: `metrics.jsonl`. Full resolved config: `training_config.json`. "
+              "Training speeds are of training on the machine that trained it, not of answering.", ""]
     return "\n".join(lines)
 
 
@@ -155,5 +190,6 @@ def write_variant(tmp: Path, variant: str, model, tokenizer, stage_work: Path, s
     description = describe(variant, cfg)
     write_json(tmp / "assistant.json", assistant_json(variant, prompt_style, cfg.instruct,
                                                        model.config.max_position_embeddings, description))
-    (tmp / "README.md").write_text(model_card(variant, model, stage, summary, cfg.to_dict(), description),
-                                   encoding="utf-8")
+    card = card_data(variant, model, stage, summary, cfg.to_dict(), description)
+    write_json(tmp / "card.json", card)
+    (tmp / "README.md").write_text(model_card(card), encoding="utf-8")

@@ -203,9 +203,10 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     student = student.cpu()
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     log.info("distill: peak memory %.1f GB (process RSS)", peak_gb)
-    summary = {"peak memory (RSS)": f"{peak_gb:.1f} GB", "teacher": "tuned", "student layers": f"{dc.num_layers} (teacher layers {mapping})",
-               "loss": f"(1-{dc.alpha})·CE + {dc.alpha}·T²·KL, T={dc.temperature}",
-               "sequence-level KD": dc.sequence_kd, "held-out answer perplexity": final.get("eval_ppl"),
+    summary = {"peak_rss_gb": round(peak_gb, 1), "teacher": "tuned",
+               "student_layers": f"{dc.num_layers} ({mapping})",
+               "kd_loss": f"(1-{dc.alpha})·CE + {dc.alpha}·T²·KL, T={dc.temperature}",
+               "sequence_kd": dc.sequence_kd, "heldout_answer_ppl": final.get("eval_ppl"),
                "steps": state.step}
 
     target = publish(out / "distilled", lambda tmp: write_variant(

@@ -182,11 +182,11 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
         return out / "tuned"
     final = state.history[-1] if state.history else {}
     model = model.cpu()
-    summary = {"LoRA": f"r={cfg.instruct.lora_r}, alpha={cfg.instruct.lora_alpha}, "
+    summary = {"lora": f"r={cfg.instruct.lora_r}, alpha={cfg.instruct.lora_alpha}, "
                        f"modules {', '.join(cfg.instruct.target_modules)}",
-               "trainable parameters": f"{n_train:,} of {n_all:,} ({100 * n_train / n_all:.2f}%)",
-               "held-out answer perplexity": final.get("eval_ppl"), "steps": state.step,
-               "train examples": len(train_rows)}
+               "trainable_parameters": f"{n_train:,} / {n_all:,} ({100 * n_train / n_all:.2f}%)",
+               "heldout_answer_ppl": final.get("eval_ppl"), "steps": state.step,
+               "train_examples": len(train_rows)}
 
     def write(tmp: Path) -> None:
         write_variant(tmp, "tuned", merge(model), tokenizer, wd, "instruct", "chat", cfg, summary)

@@ -197,12 +197,12 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False, init_from: str | N
     if not rt.is_main:
         return out / "base"
     final = state.history[-1] if state.history else {}
-    summary = {"held-out perplexity": final.get("eval_ppl"), "steps": state.step,
-               "train blocks": len(data.train), "init from": init_from or "scratch"}
+    summary = {"heldout_ppl": final.get("eval_ppl"), "steps": state.step,
+               "train_blocks": len(data.train), "init_from": init_from or "scratch"}
     steady = state.history[len(state.history) // 4:]  # after compilation and warm-up
-    summary["tokens/s (median)"] = statistics.median_high([r["tokens_per_s"] for r in steady] or [0])
+    summary["train_tokens_per_s"] = statistics.median_high([r["tokens_per_s"] for r in steady] or [0])
     if mfus := [r["mfu"] for r in steady if "mfu" in r]:
-        summary["MFU (median)"] = statistics.median_high(mfus)
+        summary["mfu"] = statistics.median_high(mfus)
 
     target = publish(out / "base", lambda tmp: write_variant(
         tmp, "base", model, tokenizer, wd, "pretrain", "few-shot", cfg, summary))
