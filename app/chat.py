@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from assistant.answer import extractive_answer
 from assistant.engine import Engine
 
 from . import render
-from .state import Controls
+from .state import Controls, remember
 
 HISTORY = "chat_history"
 
@@ -29,6 +28,7 @@ def page(eng: Engine, c: Controls) -> None:
                 st.caption(model_label(eng, c.variant))
                 answer = respond(eng, c, question)
                 render.answer(answer)
+            remember(f"Chat {len(history) + 1} · {answer.variant or 'sin modelo'} · {question[:50]}", answer)
             history.append({"question": question, "answer": answer, "model": model_label(eng, c.variant)})
 
 
@@ -48,10 +48,9 @@ def model_label(eng: Engine, variant: str | None) -> str:
 
 
 def respond(eng: Engine, c: Controls, question: str):
-    prepared = eng.prepare(question, c.k)
-    if prepared.question.problem or c.variant is None:
-        return eng.answer(prepared, c.variant, c.settings, c.cot)
+    """The engine's one streamed answer (a model's, the extractive one, or why there is none), drawn
+    as it arrives."""
     with st.spinner("Buscando y generando…"):
-        stream = eng.stream(c.variant, prepared, c.settings, c.cot)
+        stream = eng.stream(c.variant, eng.prepare(question, c.k), c.settings, c.cot)
         answer = render.stream_into(st.empty(), stream)
-    return answer if answer is not None else extractive_answer(prepared.question.text, prepared.passages, prepared.notices)
+    return answer

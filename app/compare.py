@@ -7,7 +7,7 @@ import streamlit as st
 from assistant.engine import Engine
 
 from . import render
-from .state import Controls
+from .state import Controls, remember
 
 LAST = "compare_last"
 
@@ -29,27 +29,26 @@ def run(eng: Engine, c: Controls, question: str) -> None:
     if prepared.question.problem:
         st.warning(prepared.question.problem)
         return
-    names = eng.variants
-    if not names:
-        answer = eng.answer(prepared, None, c.settings, c.cot)
-        render.answer(answer)
-        st.session_state[LAST] = {"answers": {"extractivo": answer}, "passages": prepared.passages}
-        return
+    streams = eng.compare_streams(prepared, c.settings, c.cot)  # the engine's compare, column by column
     answers = {}
-    for name, col in zip(names, st.columns(len(names)), strict=True):
+    for (name, stream), col in zip(streams.items(), st.columns(len(streams)), strict=True):
         with col:
-            st.subheader(eng.registry.info(name).label)
-            stream = eng.stream(name, prepared, c.settings, c.cot)
+            st.subheader(label(eng, name))
             answers[name] = render.stream_into(st.empty(), stream)
             render.answer(answers[name], compact=True)
+            remember(f"Comparar · {name}", answers[name])
     st.session_state[LAST] = {"answers": answers, "passages": prepared.passages}
     shared_sources(prepared.passages)
+
+
+def label(eng: Engine, name: str) -> str:
+    return eng.registry.info(name).label if name in eng.variants else name
 
 
 def show(eng: Engine, answers: dict, passages) -> None:
     for (name, answer), col in zip(answers.items(), st.columns(len(answers)), strict=True):
         with col:
-            st.subheader(eng.registry.info(name).label if name in eng.variants else name)
+            st.subheader(label(eng, name))
             render.answer(answer, compact=True)
     shared_sources(passages)
 

@@ -9,8 +9,7 @@ import streamlit as st
 
 from assistant.answer import Answer
 
-from .chat import HISTORY
-from .compare import LAST
+from .state import recent_answers
 
 
 def page() -> None:
@@ -64,14 +63,8 @@ def distribution(step) -> pd.DataFrame:
 
 
 def answers_with_steps() -> dict[str, Answer]:
-    out: dict[str, Answer] = {}
-    for i, turn in enumerate(st.session_state.get(HISTORY, []), 1):
-        if turn["answer"].steps:
-            out[f"Chat {i} · {turn['answer'].variant} · {turn['question'][:50]}"] = turn["answer"]
-    for name, a in (st.session_state.get(LAST) or {}).get("answers", {}).items():
-        if a.steps:
-            out[f"Comparar · {name}"] = a
-    return out
+    """This session's generated answers that carry token probabilities, newest first."""
+    return {label: a for label, a in reversed(recent_answers().items()) if a.steps}
 
 
 def coloured_tokens(answer: Answer) -> str:

@@ -132,3 +132,21 @@ def decoding_controls() -> DecodingSettings:
     except SettingsError as exc:
         st.error(str(exc))
         return DecodingSettings()
+
+
+RECENT = "recent_answers"
+RECENT_MAX = 20
+
+
+def remember(label: str, answer) -> None:
+    """Keep a generated answer of this session for the Siguiente token view (newest last, at most
+    RECENT_MAX); the views that answer call it, the view that inspects reads `recent_answers`."""
+    recent = st.session_state.setdefault(RECENT, {})
+    recent.pop(label, None)
+    recent[label] = answer
+    while len(recent) > RECENT_MAX:
+        recent.pop(next(iter(recent)))
+
+
+def recent_answers() -> dict:
+    return dict(st.session_state.get(RECENT, {}))

@@ -120,20 +120,20 @@ def cmd_ask(args, settings: DecodingSettings) -> int:
     if prepared.question.problem:
         print(prepared.question.problem)
         return 1
-    variants = engine.variants if args.compare else [args.variant or engine.default_variant()]
-    if variants == [None]:
-        print_answer(engine.answer(prepared))
-        return 0
+    if args.compare:
+        streams = engine.compare_streams(prepared, settings, args.cot)
+    else:
+        variant = args.variant or engine.default_variant()
+        streams = {variant or "extractivo": engine.stream(variant, prepared, settings, args.cot)}
     failed = 0
-    for name in variants:
+    for name, stream in streams.items():
         print(f"=== {name} ===")
-        stream = engine.stream(name, prepared, settings, args.cot)
         for piece in stream:
             print(piece, end="", flush=True)
         print()
         print_answer(stream.answer, streamed=True)
         failed += stream.answer.error is not None
-    return 1 if failed == len(variants) else 0
+    return 1 if failed == len(streams) else 0
 
 
 def print_answer(answer: Answer, streamed: bool = False) -> None:

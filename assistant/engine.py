@@ -6,6 +6,7 @@ user typed or for a missing artifact: it returns a Spanish message that says wha
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from training.prompts import focus
 
-from .answer import Answer, assemble_answer, extractive_answer
+from .answer import EXTRACTIVE, Answer, assemble_answer, extractive_answer
 from .config import AppConfig
 from .generation import StreamedGeneration
 from .model_info import read_report
@@ -23,6 +24,7 @@ from .registry import REFERENCE, Registry, shared_registry
 from .retrieval import Passage, retrieve
 from .settings import DecodingSettings
 
+log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
 PREFERRED = ("tuned", "distilled", "base", REFERENCE)
 NOT_COVERED = ("El material del curso no trata esta pregunta: ningún pasaje indexado se le parece lo "
@@ -87,10 +89,14 @@ class Prepared:
 
 
 class AnswerStream:
-    """Iterate for text pieces; `.answer` is complete afterwards. A failure ends the stream and
-    becomes `answer.error` instead of an exception, so one broken variant does not stop the others."""
+    """The one way an answer is produced: iterate for text pieces; `.answer` is complete afterwards.
 
-    def __init__(self, engine: Engine, variant: str, prepared: Prepared, settings: DecodingSettings,
+    - a question with a problem (empty, not covered by the course) gets that message, nothing generated;
+    - no variant (no models trained yet) gets the extractive answer (the passages' own sentences);
+    - otherwise the variant generates. A failure ends the stream and becomes `answer.error` (logged with
+      its traceback) instead of an exception, so one broken variant does not stop the others."""
+
+    def __init__(self, engine: Engine, variant: str | None, prepared: Prepared, settings: DecodingSettings,
                  cot: bool) -> None:
         self.engine, self.variant, self.prepared = engine, variant, prepared
         self.settings, self.cot = settings, cot
@@ -98,6 +104,15 @@ class AnswerStream:
 
     def __iter__(self) -> Iterator[str]:
         p = self.prepared
+        if p.question.problem:
+            self.answer = Answer(self.variant or "", p.question.problem, notices=list(p.notices))
+            yield p.question.problem
+            return
+        if self.variant is None:
+            self.answer = extractive_answer(p.question.text, p.passages,
+                                            list(p.notices) + [n for n in [self.engine.models_notice()] if n])
+            yield self.answer.text
+            return
         try:
             model = self.engine.registry.get(self.variant)
             prompt = build_prompt(model, p.question.text, p.passages, self.cot, self.settings.max_new_tokens)
@@ -107,6 +122,7 @@ class AnswerStream:
                 yield prompt.prefix + " "  # written by the prompt, shown as the answer's start
             yield from gen
         except Exception as exc:  # any failure, model or torch, becomes this column's error message
+            log.exception("answer with %s failed", self.variant)
             self.answer = Answer(self.variant, "", passages=p.passages, notices=list(p.notices),
                                  error=f"{self.variant}: la generación falló ({exc})")
             return
@@ -201,8 +217,19 @@ class Engine:
                     q.problem = NOT_COVERED
         return Prepared(q, passages, notices)
 
-    def stream(self, variant: str, prepared: Prepared, settings: DecodingSettings, cot: bool = False) -> AnswerStream:
-        return AnswerStream(self, variant, prepared, settings, cot)
+    def stream(self, variant: str | None, prepared: Prepared, settings: DecodingSettings | None = None,
+               cot: bool = False) -> AnswerStream:
+        """The streamed answer of `variant` (None: the extractive answer, for when no model exists)."""
+        return AnswerStream(self, variant, prepared, settings or DecodingSettings(), cot)
+
+    def compare_streams(self, prepared: Prepared, settings: DecodingSettings | None = None, cot: bool = False,
+                        variants: Sequence[str] | None = None) -> dict[str, AnswerStream]:
+        """One stream per variant over the same passages and settings (consume them in turn); without
+        any model, one extractive answer under the name `extractivo`."""
+        names = list(variants or self.variants)
+        if not names:
+            return {EXTRACTIVE: self.stream(None, prepared, settings, cot)}
+        return {name: self.stream(name, prepared, settings, cot) for name in names}
 
     def ask(self, question: str, variant: str | None = None, settings: DecodingSettings | None = None,
             cot: bool = False, k: int = 5) -> Answer:
@@ -211,19 +238,15 @@ class Engine:
 
     def answer(self, prepared: Prepared, variant: str | None = None, settings: DecodingSettings | None = None,
                cot: bool = False) -> Answer:
-        if prepared.question.problem:
-            return Answer(variant or "", prepared.question.problem, notices=prepared.notices)
-        variant = variant or self.default_variant()
-        if variant is None:
-            return extractive_answer(prepared.question.text, prepared.passages,
-                                     prepared.notices + [self.models_notice()])
-        return self.stream(variant, prepared, settings or DecodingSettings(), cot).run()
+        """The whole answer of `variant` (default: the best measured one; the extractive answer when
+        there is no model)."""
+        return self.stream(variant or self.default_variant(), prepared, settings, cot).run()
 
     def compare(self, question: str, settings: DecodingSettings | None = None, cot: bool = False, k: int = 5,
                 variants: Sequence[str] | None = None) -> dict[str, Answer]:
         """Same passages and settings for every variant; a failing one gets `error`, the rest still run."""
         prepared = self.prepare(question, k)
-        return {v: self.answer(prepared, v, settings, cot) for v in (variants or self.variants)}
+        return {name: s.run() for name, s in self.compare_streams(prepared, settings, cot, variants).items()}
 
 
 def load_index(config: AppConfig):

@@ -209,8 +209,14 @@ def test_instruction_data_covers_review_heading_and_definition_questions():
     pairs = extract_pairs(chunks)
     origins = {p.origin for p in pairs}
     assert origins == {"review", "heading", "definition"}
-    # 25 in course/preguntas-de-repaso.md, 4 closing each of the seven newer notes
-    assert sum(p.origin == "review" for p in pairs) == 25 + 7 * 4
+    # every numbered review question of the course's notes (preguntas-de-repaso.md and the closing
+    # questions of the notes) becomes a pair: counted from the files, so adding a note does not break it
+    from training.data import QUESTION_ITEM
+
+    written = {m.group("q").lower() for f in COURSE.rglob("*.md")
+               for line in f.read_text(encoding="utf-8").splitlines() if (m := QUESTION_ITEM.match(line))}
+    assert len(written) > 40
+    assert {p.question.lower() for p in pairs if p.origin == "review"} == written
     train, held = split_pairs(pairs, 0.15, seed=0)
     assert not {p.question for p in train} & {p.question for p in held}
     examples = make_examples(pairs, chunks, num_passages=3, max_passage_chars=300, seed=0)
@@ -467,3 +473,17 @@ def test_the_batch_plan_names_every_item_a_run_reads():
 def test_a_block_student_keeps_the_first_layers_and_the_last():
     assert distill.layer_map(30, 10, "block") == [0, 1, 2, 3, 4, 5, 6, 7, 8, 29]
     assert distill.layer_map(6, 2, "block") == [0, 5] == distill.layer_map(6, 2)
+
+
+def test_resume_refuses_a_checkpoint_that_does_not_fit_the_model(tmp_path):
+    """strict=False alone would start from fresh weights without a word when a key is missing."""
+    model = LlamaForCausalLM(tiny().pretrain.model.to_hf(512))
+    state = loop._trainable_state(model)
+    loop.load_trainable_state(model, state, tmp_path / "checkpoint.pt")  # its own checkpoint fits
+    first = next(k for k in state if ".layers." in k)  # not the tied embedding
+    with pytest.raises(loop.CheckpointMismatch, match=f"missing: {first}"):
+        loop.load_trainable_state(model, {k: v for k, v in state.items() if k != first}, tmp_path / "checkpoint.pt")
+    with pytest.raises(loop.CheckpointMismatch, match="unexpected: extra.weight"):
+        loop.load_trainable_state(model, state | {"extra.weight": torch.zeros(1)}, tmp_path / "checkpoint.pt")
+    model.get_parameter(first).requires_grad_(False)  # frozen on purpose (as the base under LoRA): may be absent
+    loop.load_trainable_state(model, {k: v for k, v in state.items() if k != first}, tmp_path / "checkpoint.pt")

@@ -83,7 +83,8 @@ def test_ddp_two_processes_match_one_process_on_the_same_global_batch(tokenizer_
         _copy_tokenizer(tokenizer_dir, d)
     common = ["pretrain.optim.steps=4", "pretrain.optim.log_every=1"]
     run_module("training.pretrain", "--profile", "tiny", "--out", str(one), "pretrain.optim.batch_size=4", *common)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+    # --standalone: a rendezvous on a free local port (a fixed one fails when another run holds it)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                 "-m", "training.pretrain", "--profile", "tiny", "--out", str(two), "pretrain.optim.batch_size=2",
                 *common]
     result = subprocess.run(torchrun, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)

@@ -6,7 +6,6 @@ Profiles live in `training/configs/` (`cpu-demo`, `gpu`, `tiny`); `--config FILE
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import typing
@@ -351,45 +350,7 @@ def load_config(path: str | Path | None = None, profile: str | None = None,
         raise ConfigError(f"config {path}: {exc}") from exc
 
 
-def stage_parser(stage: str, doc: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m training.{stage}", description=doc,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="YAML config file (default: the --profile's file)")
-    parser.add_argument("--profile", default="cpu-demo", help="shipped profile: cpu-demo, gpu or tiny")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="models folder (default artifacts/models)")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this stage")
-    parser.add_argument("overrides", nargs="*", help="key=value, e.g. pretrain.optim.steps=20")
-    return parser
-
-
 def save_resolved(cfg: PipelineConfig, path: Path, extra: dict | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"config": cfg.to_dict(), **(extra or {})}
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def cli(main):
-    """Wrap a stage's main(): expected failures print one clear line and exit 2, not a traceback."""
-    import functools
-    import logging
-    import sys
-
-    from .artifacts import MissingArtifact
-    from .corpus import CorpusError
-    from .loop import TrainingDiverged
-
-    @functools.wraps(main)
-    def wrapper(argv=None) -> int:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
-        try:
-            return main(argv)
-        except (ConfigError, MissingArtifact, CorpusError, TrainingDiverged, FileNotFoundError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        finally:
-            import torch.distributed as dist
-
-            if dist.is_available() and dist.is_initialized():
-                dist.destroy_process_group()
-
-    return wrapper

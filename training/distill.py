@@ -28,7 +28,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from . import loop
 from .artifacts import publish, require, work_dir, write_variant
-from .config import PipelineConfig, cli, load_config, save_resolved, stage_parser
+from .cli import cli, stage_parser
+from .config import PipelineConfig, load_config, save_resolved
 from .instruct import IGNORE, answer_logits, answer_loss, answer_window, collate, encode, load_examples
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .artifacts import count_parameters, require, size_on_disk_mb, write_json
-from .config import PipelineConfig, cli, load_config, stage_parser
+from .cli import cli, stage_parser
+from .config import PipelineConfig, load_config
 from .pretrain import build_data, copy_accuracy, heldout_loss
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from . import loop
 from .artifacts import publish, require, work_dir, write_json, write_variant
-from .config import PipelineConfig, cli, load_config, save_resolved, stage_parser
+from .cli import cli, stage_parser
+from .config import PipelineConfig, load_config, save_resolved
 from .corpus import corpus_chunks, load_corpus
 from .data import Example, extract_pairs, make_examples, split_pairs
 from .retrieval import open_index, retrieve_chunks

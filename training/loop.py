@@ -241,7 +241,7 @@ def train(
     state = LoopState()
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=rt.device, weights_only=False)
-        model.load_state_dict(ckpt["model"], strict=False)
+        load_trainable_state(model, ckpt["model"], ckpt_path)
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         state.step = ckpt["step"]
@@ -265,7 +265,9 @@ def train(
     model.train()
     while state.step < cfg.steps:
         t0 = time.perf_counter()
-        loss_sum, tokens = 0.0, 0
+        # The loss stays on the device through the micro-steps: one host sync per step (below), where
+        # nanoGPT-style loops read it, instead of one `.item()` per micro-step.
+        loss_sum, tokens = torch.zeros((), device=rt.device), 0
         for micro in range(cfg.grad_accum):
             batch = collate([items[i] for i in plan.items(state.step, micro, rt.rank)])
             batch = {k: _to_device(v, rt.device) for k, v in batch.items()}
@@ -275,27 +277,26 @@ def train(
                 with rt.autocast():
                     out = loss_fn(run_model, batch)
                 (out.loss / cfg.grad_accum).backward()
-            loss_sum += out.loss.detach().float().item() / cfg.grad_accum
+            loss_sum += out.loss.detach().float() / cfg.grad_accum
             tokens += out.tokens
-        loss_t = torch.tensor([loss_sum, float(tokens)], device=rt.device)
         if rt.distributed:
-            dist.all_reduce(loss_t)
-            loss_t[0] /= rt.world
-        loss, tokens = loss_t[0].item(), int(loss_t[1].item())
+            tokens_t = torch.tensor(float(tokens), device=rt.device)
+            dist.all_reduce(loss_sum)
+            dist.all_reduce(tokens_t)
+            loss_sum, tokens = loss_sum / rt.world, int(tokens_t.item())
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip) if cfg.grad_clip > 0 else None
+        # the one host sync of the step: the loss (to log it, and to refuse a non-finite step) and the norm
+        loss, *norm = torch.stack([loss_sum, grad_norm.float()] if grad_norm is not None else [loss_sum]).tolist()
+        grad_norm = norm[0] if norm else None
         if not math.isfinite(loss):
             bar.close()
             kept = f"the last good checkpoint ({ckpt_path}, step {_saved_step(ckpt_path)}) is kept" \
                 if ckpt_path.exists() else "no checkpoint had been written yet"
             raise TrainingDiverged(f"{desc}: loss is {loss} at step {state.step + 1}; stopping. {kept}. "
                                    f"Lower the learning rate (now {cfg.lr}) or check the data.")
-        grad_norm = None
-        if cfg.grad_clip > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip).item()
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        if rt.device.type == "cuda":
-            torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         state.step += 1
         record = {"step": state.step, "loss": round(loss, 5), "lr": scheduler.get_last_lr()[0],
@@ -337,14 +338,28 @@ def _trainable_state(model: torch.nn.Module) -> dict:
     return {k: v.detach().cpu() for k, v in model.state_dict().items() if k in names or "lora_" in k}
 
 
+class CheckpointMismatch(RuntimeError):
+    """A resume checkpoint that does not fit the model; resuming from it would silently train fresh weights."""
+
+
+def load_trainable_state(model: torch.nn.Module, state: dict, path: Path) -> None:
+    """Load a `_trainable_state` checkpoint strictly: only what is frozen on purpose (parameters that do
+    not train, e.g. the base weights under LoRA) may be absent, and nothing unknown may be present."""
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    current = model.state_dict()
+    loaded = {current[k].data_ptr() for k in state if k in current}  # tied weights: one name is saved
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k not in frozen and current[k].data_ptr() not in loaded]
+    if missing or unexpected:
+        raise CheckpointMismatch(
+            f"{path} does not match this model (missing: {', '.join(missing[:5]) or 'none'}"
+            f"{'…' if len(missing) > 5 else ''}; unexpected: {', '.join(unexpected[:5]) or 'none'}"
+            f"{'…' if len(unexpected) > 5 else ''}): it was written for another configuration. "
+            f"Delete {path.parent} or run without --resume.")
+
+
 def _saved_step(path: Path) -> int | str:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)["step"]
     except Exception:  # noqa: BLE001 - only for a message
         return "?"
-
-
-def read_metrics(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]

@@ -19,7 +19,8 @@ import torch
 
 from . import distill, evaluate, instruct, pretrain, tokenizer
 from .artifacts import write_json
-from .config import cli, load_config, stage_parser
+from .cli import cli, stage_parser
+from .config import load_config
 
 log = logging.getLogger(__name__)
 

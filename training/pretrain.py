@@ -22,7 +22,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from . import loop
 from .artifacts import load_gguf, publish, require, smollm2_gguf, work_dir, write_variant
-from .config import PipelineConfig, cli, load_config, save_resolved, stage_parser
+from .cli import cli, stage_parser
+from .config import PipelineConfig, load_config, save_resolved
 from .corpus import CorpusError, load_corpus, split_documents
 from .tokenizer import document_separator
 

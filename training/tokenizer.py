@@ -16,7 +16,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import PreTrainedTokenizerFast
 
 from .artifacts import publish, write_json
-from .config import PipelineConfig, cli, load_config, stage_parser
+from .cli import cli, stage_parser
+from .config import PipelineConfig, load_config
 from .corpus import load_corpus
 from .prompts import CHAT_TEMPLATE, FEW_SHOT, SYSTEM
 
