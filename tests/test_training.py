@@ -487,3 +487,23 @@ def test_resume_refuses_a_checkpoint_that_does_not_fit_the_model(tmp_path):
         loop.load_trainable_state(model, state | {"extra.weight": torch.zeros(1)}, tmp_path / "checkpoint.pt")
     model.get_parameter(first).requires_grad_(False)  # frozen on purpose (as the base under LoRA): may be absent
     loop.load_trainable_state(model, {k: v for k, v in state.items() if k != first}, tmp_path / "checkpoint.pt")
+
+
+def test_a_tuned_model_built_from_another_index_is_retrained_on_resume(tmp_path):
+    """The instruction examples are retrievals from `evaluate.index`: same path, new content -> stale."""
+    from index import build_index
+    from training.config import save_resolved
+    from training.pipeline import changed_sections
+    from training.retrieval import index_fingerprint
+
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    write(docs / "a.md", "# Atención\n\nLa atención pondera los estados del codificador con una softmax.")
+    build_index(docs, index, progress=False)
+    cfg = tiny(**{"evaluate.index": str(index)})
+    save_resolved(cfg, tmp_path / "models" / "tuned" / "training_config.json", {"index": index_fingerprint(index)})
+    assert changed_sections(cfg, tmp_path / "models", "tuned") == []
+    write(docs / "b.md", "# LoRA\n\nLoRA entrena dos matrices de rango bajo.")
+    build_index(docs, index, progress=False)
+    assert changed_sections(cfg, tmp_path / "models", "tuned") == ["evaluate.index (its content)"]
+    assert changed_sections(tiny(**{"evaluate.index": str(tmp_path / "other")}), tmp_path / "models",
+                            "tuned") == ["evaluate"]

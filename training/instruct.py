@@ -26,7 +26,7 @@ from .cli import cli, stage_parser
 from .config import PipelineConfig, load_config, save_resolved
 from .corpus import corpus_chunks, load_corpus
 from .data import Example, extract_pairs, make_examples, split_pairs
-from .retrieval import open_index, retrieve_chunks
+from .retrieval import index_fingerprint, open_index, retrieve_chunks
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -170,7 +170,8 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
                  "examples", cfg.instruct.lora_r, ",".join(cfg.instruct.target_modules), f"{n_train:,}",
                  f"{n_all:,}", 100 * n_train / n_all, len(train_rows), len(held_rows))
         save_resolved(cfg, wd / "training_config.json",
-                      {"trainable_parameters": n_train, "total_parameters": n_all})
+                      {"trainable_parameters": n_train, "total_parameters": n_all,
+                       "index": index_fingerprint(Path(cfg.evaluate.index))})
     pad = tokenizer.pad_token_id
 
     def evaluate(m) -> dict:

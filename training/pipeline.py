@@ -21,6 +21,7 @@ from . import distill, evaluate, instruct, pretrain, tokenizer
 from .artifacts import write_json
 from .cli import cli, stage_parser
 from .config import load_config
+from .retrieval import index_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,12 @@ STAGES = [
 
 
 # The config sections each checkpoint is made from (`runtime` is left out: a device or dtype changes how
-# fast, not what).
+# fast, not what). `evaluate` names the index whose retrievals become the instruction examples; the
+# tuned model also records that index's content (`index_fingerprint`), so a rebuilt index retrains it.
 INPUTS = {"tokenizer": ("corpus", "tokenizer"),
           "base": ("corpus", "tokenizer", "pretrain"),
-          "tuned": ("corpus", "tokenizer", "pretrain", "instruct"),
-          "distilled": ("corpus", "tokenizer", "pretrain", "instruct", "distill")}
+          "tuned": ("corpus", "tokenizer", "pretrain", "instruct", "evaluate"),
+          "distilled": ("corpus", "tokenizer", "pretrain", "instruct", "evaluate", "distill")}
 
 
 def _done(out: Path, product: str) -> bool:
@@ -52,9 +54,16 @@ def changed_sections(cfg, out: Path, product: str) -> list[str]:
     saved_path = out / product / "training_config.json"
     if product not in INPUTS or not saved_path.is_file():
         return []
-    saved = json.loads(saved_path.read_text(encoding="utf-8")).get("config", {})
+    resolved = json.loads(saved_path.read_text(encoding="utf-8"))
+    saved = resolved.get("config", {})
     now = json.loads(json.dumps(cfg.to_dict()))  # tuples as lists, as they were saved
-    return [s for s in INPUTS[product] if saved.get(s) != now.get(s)]
+    changed = [s for s in INPUTS[product] if saved.get(s) != now.get(s)]
+    # (a model saved before fingerprints were recorded has none: nothing to compare, it is kept)
+    recorded = resolved.get("index")
+    if product == "tuned" and "evaluate" not in changed and recorded is not None \
+            and recorded != index_fingerprint(Path(cfg.evaluate.index)):
+        changed.append("evaluate.index (its content)")
+    return changed
 
 
 def run(cfg, out: Path, resume: bool = False) -> dict:

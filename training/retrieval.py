@@ -29,6 +29,23 @@ def open_index(path: Path, docs: str):
         return HybridIndex.load(path)
 
 
+def index_fingerprint(path: Path) -> str | None:
+    """What an index holds, as one hash (its files' contents, embedder, chunker and search settings):
+    the instruction data depend on it, so a tuned model records the fingerprint it was built with."""
+    import hashlib
+    import json
+
+    from index.store import current_version, read_manifest
+
+    version = current_version(Path(path))
+    if version is None:
+        return None
+    m = read_manifest(version)
+    identity = {"files": {s: e.get("sha256") for s, e in m.get("files", {}).items()},
+                "embedder": m.get("embedder"), "content_key": m.get("content_key"), "search": m.get("search")}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def retrieve_chunks(index, question: str, k: int) -> list[Chunk]:
     return [r.chunk for r in index.search(question, k=k)]
 
