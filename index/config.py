@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +97,7 @@ class IndexConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.chunker, dict):
-            self.chunker = _from_dict(ChunkerConfig, self.chunker, "chunker.")
+            self.chunker = build_config(ChunkerConfig, self.chunker, "chunker.")
         if self.index_type not in ("flat", "hnsw"):
             raise ConfigError(f"index_type={self.index_type!r}: choose 'flat' or 'hnsw'")
         if self.fusion not in ("rrf", "weighted"):
@@ -133,7 +135,7 @@ class IndexConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> IndexConfig:
-        return _from_dict(cls, data, "")
+        return build_config(cls, data)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> IndexConfig:
@@ -152,9 +154,48 @@ class IndexConfig:
         return IndexConfig.from_dict(data)
 
 
-def _from_dict(cls, data: dict, prefix: str):
+def build_config(cls, data, prefix: str = ""):
+    """A dataclass from a mapping (parsed YAML, overrides), recursively: unknown keys and values of the
+    wrong type are a ConfigError naming the key (`pretrain.optim.lr='x': expected a number`), never a
+    bare TypeError. The project's one way to read a typed configuration (index and training)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"unknown config key(s): {', '.join(prefix + k for k in unknown)}; known: {sorted(known)}")
-    return cls(**data)
+        raise ConfigError(f"unknown config key(s): {', '.join(prefix + k for k in unknown)}; "
+                          f"known under {prefix or 'the top level'}: {sorted(known)}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = build_config(hint, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(hint, value, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _coerce(hint, value, name: str):
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        hint, origin = args[0], typing.get_origin(args[0])
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{name}={value!r}: expected a list")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r}: expected true or false")
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (hint is int and value != int(value)):
+            raise ConfigError(f"{name}={value!r}: expected {'an integer' if hint is int else 'a number'}")
+        return hint(value)
+    if hint is str and not isinstance(value, str):
+        raise ConfigError(f"{name}={value!r}: expected a string")
+    return value
+

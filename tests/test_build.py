@@ -166,6 +166,11 @@ def test_config_rejects_unknown_keys_and_impossible_values(tmp_path):
         IndexConfig.from_dict({"chunker": {"max_chars": 400, "overlap_chars": 300}})
     with pytest.raises(ConfigError, match="index_type"):
         IndexConfig(index_type="ivf-magic")
+    # a value of the wrong type names its key (it reached the user as a bare TypeError)
+    with pytest.raises(ConfigError, match="embed_batch_size='64': expected an integer"):
+        IndexConfig.from_dict({"embed_batch_size": "64"})
+    with pytest.raises(ConfigError, match="chunker.max_chars='x'"):
+        IndexConfig.from_dict({"chunker": {"max_chars": "x"}})
     cfg = write(tmp_path / "c.yaml", "index_type: hnsw\nchunker:\n  max_chars: 600\n")
     assert IndexConfig.from_yaml(cfg).chunker.max_chars == 600
 

@@ -1,6 +1,8 @@
 """Typed configuration for every training stage, loaded from a profile YAML plus `key=value` overrides.
 
-A wrong key or an impossible value fails here, before any work, with a message that names it.
+A wrong key or an impossible value fails here, before any work, with a message that names it. The
+YAML-to-dataclass builder (`index.config.build_config`) and `ConfigError` are the index's too: one way
+to read a configuration in the project.
 Profiles live in `training/configs/` (`cpu-demo`, `gpu`, `tiny`); `--config FILE` names any other.
 """
 
@@ -8,21 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from index.config import read_yaml_mapping
+from index.config import ConfigError, build_config, read_yaml_mapping
+
+__all__ = ["ConfigError", "PipelineConfig", "load_config", "save_resolved"]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_OUT = Path("artifacts/models")
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-class ConfigError(ValueError):
-    """A configuration value a user wrote is wrong; the message names it."""
 
 
 def _check(cond: bool, message: str) -> None:
@@ -262,49 +261,6 @@ def _validate_tree(obj, prefix: str) -> None:
             _validate_tree(value, f"{prefix}{f.name}.")
 
 
-def _build(cls, data, prefix: str):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown config key(s): {', '.join(prefix + k for k in unknown)}; "
-                          f"known under {prefix or 'the top level'}: {sorted(known)}")
-    kwargs = {}
-    for name, value in data.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value, f"{prefix}{name}.")
-        else:
-            kwargs[name] = _coerce(hint, value, f"{prefix}{name}")
-    return cls(**kwargs)
-
-
-def _coerce(hint, value, name: str):
-    if value is None:
-        return None
-    origin = typing.get_origin(hint)
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
-        hint, origin = args[0], typing.get_origin(args[0])
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{name}={value!r}: expected a list")
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name}={value!r}: expected true or false")
-        return value
-    if hint in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (hint is int and value != int(value)):
-            raise ConfigError(f"{name}={value!r}: expected {'an integer' if hint is int else 'a number'}")
-        return hint(value)
-    if hint is str and not isinstance(value, str):
-        raise ConfigError(f"{name}={value!r}: expected a string")
-    return value
-
-
 def _merge(base: dict, extra: dict) -> dict:
     out = dict(base)
     for k, v in extra.items():
@@ -345,7 +301,7 @@ def load_config(path: str | Path | None = None, profile: str | None = None,
         extra = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
         data = _merge(data, extra)
     try:
-        return _build(PipelineConfig, data, "").validate()
+        return build_config(PipelineConfig, data).validate()
     except TypeError as exc:  # a dataclass refused a value shape
         raise ConfigError(f"config {path}: {exc}") from exc
 
