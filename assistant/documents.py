@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.config import SUPPORTED_SUFFIXES
+from index.loaders import SUPPORTED_SUFFIXES
 
 from .config import AppConfig
 

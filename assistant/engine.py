@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from index.lexical import fold_accents
 from training.prompts import focus
 
 from .answer import EXTRACTIVE, Answer, assemble_answer, extractive_answer
@@ -67,16 +67,12 @@ def looks_spanish(text: str) -> bool:
     words = re.findall(r"[a-záéíóúüñ]+", text.lower())
     if len(words) < 3 or re.search(r"[ñ¿¡]", text.lower()):
         return True
-    es = sum(_fold(w) in _ES for w in words)
+    es = sum(fold_accents(w) in _ES for w in words)
     en = sum(w in _EN for w in words)
     return es >= en
 
 
-def _fold(word: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn")
-
-
-_ES = {_fold(w) for w in _ES_WORDS.split()}
+_ES = {fold_accents(w) for w in _ES_WORDS.split()}
 
 
 @dataclass

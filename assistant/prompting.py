@@ -60,7 +60,7 @@ def render_text(info: VariantInfo, tokenizer, question: str, passages: Sequence[
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + answer_prefix(cot)
 
 
-def encode(info: VariantInfo, tokenizer, text: str) -> list[int]:
+def encode_prompt(info: VariantInfo, tokenizer, text: str) -> list[int]:
     # A chat template already writes its special tokens; a few-shot prompt gets the tokenizer's own (BOS).
     ids = tokenizer(text, add_special_tokens=info.prompt_style == "few-shot")["input_ids"]
     return list(ids)
@@ -76,7 +76,7 @@ def build_prompt(variant: ModelVariant, question: str, passages: Sequence[Passag
     asked = question
     while True:
         text = render_text(info, tok, asked, kept, cot)
-        ids = encode(info, tok, text)
+        ids = encode_prompt(info, tok, text)
         if len(ids) <= budget or not kept:
             break
         if len(kept) > 1:
@@ -85,7 +85,7 @@ def build_prompt(variant: ModelVariant, question: str, passages: Sequence[Passag
         # Even one passage does not fit beside the question: shorten the question (keeping its end,
         # where the asking usually is) rather than answer from no passage at all.
         over = len(ids) - budget
-        keep_chars = int(len(asked) * max(0.0, 1 - (over + 8) / max(1, len(encode(info, tok, asked)))))
+        keep_chars = int(len(asked) * max(0.0, 1 - (over + 8) / max(1, len(encode_prompt(info, tok, asked)))))
         if keep_chars < 40:
             kept.pop()
             asked = question

@@ -30,9 +30,9 @@ import numpy as np
 
 from . import dense
 from .chunking import chunk_document
-from .config import SUPPORTED_SUFFIXES, IndexConfig
+from .config import IndexConfig
 from .document import Chunk
-from .loaders import LoadError, load_document
+from .loaders import SUPPORTED_SUFFIXES, LoadError, load_document
 from .store import CURRENT, FORMAT_VERSION, HybridIndex, current_version, read_chunks, read_manifest
 
 log = logging.getLogger("index")

@@ -20,7 +20,6 @@ DEFAULT_EMBEDDER = "multilingual-e5-small"
 RELEVANCE_THRESHOLDS = {"multilingual-e5-small": 0.83, "intfloat/multilingual-e5-small": 0.83}
 """Measured per embedder (README, "Questions the course does not cover"); cosines of different models
 are not comparable, so an embedder without an entry has no threshold."""
-SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".pdf", ".html", ".htm", ".docx", ".pptx")
 
 
 class ConfigError(ValueError):

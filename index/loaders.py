@@ -292,6 +292,8 @@ LOADERS: dict[str, Callable[[Path, str], Document]] = {
     ".docx": load_docx,
     ".pptx": load_pptx,
 }
+SUPPORTED_SUFFIXES = tuple(LOADERS)
+"""The file types the indexer reads (and the app accepts as uploads): one list, the loaders'."""
 
 
 def load_document(path: Path, source: str, max_bytes: int | None = None) -> Document:

@@ -10,7 +10,7 @@ import torch
 from conftest import COURSE, write
 from transformers import LlamaForCausalLM
 
-from training import distill, instruct, loop, pretrain, tokenizer
+from training import distill, instruct, kd, lm, loop, pretrain, sft, tokenizer
 from training.config import ConfigError, OptimConfig, RuntimeConfig, load_config
 from training.corpus import CorpusError, corpus_chunks, load_corpus
 from training.data import extract_pairs, make_examples, split_pairs
@@ -99,11 +99,11 @@ def test_pack_makes_fixed_blocks_across_documents(tuned_dir):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tuned_dir / "tokenizer")
-    blocks = pretrain.pack(["uno dos tres " * 20, "cuatro cinco " * 20], tok, block_size=16, stride=8)
+    blocks = lm.pack(["uno dos tres " * 20, "cuatro cinco " * 20], tok, block_size=16, stride=8)
     assert blocks.shape[1] == 16 and blocks.dtype == torch.long
     assert (blocks == tokenizer.document_separator(tok)).any()
     with pytest.raises(CorpusError, match="fewer than one block"):
-        pretrain.pack(["corto"], tok, block_size=64, stride=64)
+        lm.pack(["corto"], tok, block_size=64, stride=64)
 
 
 def test_pretrained_base_is_a_standard_checkpoint_with_metrics(tuned_dir):
@@ -274,10 +274,10 @@ def test_copy_accuracy_tells_a_copying_model_from_one_that_cannot():
             return SimpleNamespace(logits=logits)
 
     blocks = torch.randint(0, 512, (40, 64), generator=torch.Generator().manual_seed(0))
-    assert pretrain.copy_accuracy(Induction(), blocks) > 0.8
+    assert lm.copy_accuracy(Induction(), blocks) > 0.8
     torch.manual_seed(0)
     untrained = LlamaForCausalLM(tiny().pretrain.model.to_hf(512))
-    assert pretrain.copy_accuracy(untrained, blocks) < 0.2
+    assert lm.copy_accuracy(untrained, blocks) < 0.2
 
 
 def _norm(text: str) -> str:
@@ -291,16 +291,16 @@ def test_encode_masks_the_prompt_and_ends_with_eos(tuned_dir):
 
     tok = AutoTokenizer.from_pretrained(tuned_dir / "tuned")
     ex = json.loads((tuned_dir / "data" / "train.jsonl").read_text().splitlines()[0])
-    row = instruct.encode(ex, tok)
+    row = sft.encode_example(ex, tok)
     labels, ids = row["labels"], row["input_ids"]
     prompt = tok.apply_chat_template(ex["messages"], add_generation_prompt=True, tokenize=False)
     n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"])
-    assert (labels[:n_prompt] == instruct.IGNORE).all()
+    assert (labels[:n_prompt] == sft.IGNORE).all()
     assert torch.equal(labels[n_prompt:], ids[n_prompt:])
     assert ids[-1].item() == tok.eos_token_id
     assert tok.decode(ids[n_prompt:-1]) == ex["answer"]
-    assert instruct.encode(ex, tok, max_length=10) is None
-    batch = instruct.collate([row, instruct.encode(ex, tok)], tok.pad_token_id)
+    assert sft.encode_example(ex, tok, max_length=10) is None
+    batch = sft.collate([row, sft.encode_example(ex, tok)], tok.pad_token_id)
     assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
 
 
@@ -309,14 +309,14 @@ def test_left_padded_answer_window_loss_equals_each_example_scored_alone(tuned_d
 
     tok = AutoTokenizer.from_pretrained(tuned_dir / "tuned")
     model = AutoModelForCausalLM.from_pretrained(tuned_dir / "tuned").eval()
-    rows = [instruct.encode(e, tok) for e in instruct.load_examples(tuned_dir / "data" / "train.jsonl")[:6]]
+    rows = [sft.encode_example(e, tok) for e in sft.load_examples(tuned_dir / "data" / "train.jsonl")[:6]]
     assert len({len(r["input_ids"]) for r in rows}) > 1  # the batch needs padding
     with torch.no_grad():
         alone = [(model(input_ids=r["input_ids"][None], labels=r["labels"][None]).loss.item(),
-                  int((r["labels"][1:] != instruct.IGNORE).sum())) for r in rows]
-        batch = instruct.collate(rows, tok.pad_token_id)
-        logits, labels = instruct.answer_logits(model, batch)
-        window = instruct.causal_ce(logits, labels).item()
+                  int((r["labels"][1:] != sft.IGNORE).sum())) for r in rows]
+        batch = sft.collate(rows, tok.pad_token_id)
+        logits, labels = sft.answer_logits(model, batch)
+        window = sft.causal_ce(logits, labels).item()
     assert batch["attention_mask"][:, -1].all()  # left padding: every row ends at the last position
     assert logits.shape[1] < batch["input_ids"].shape[1]  # the prompt's logits were never computed
     expected = sum(loss * n for loss, n in alone) / sum(n for _, n in alone)
@@ -350,12 +350,12 @@ def test_kd_loss_is_zero_for_identical_logits_and_positive_otherwise():
     torch.manual_seed(0)
     logits = torch.randn(2, 6, 11)
     labels = torch.tensor([[-100, -100, 3, 4, 5, 1], [-100, 2, 2, 2, -100, -100]])
-    loss, ce, kl = distill.kd_loss(logits, logits.clone(), labels, alpha=0.5, temperature=2.0)
+    loss, ce, kl = kd.kd_loss(logits, logits.clone(), labels, alpha=0.5, temperature=2.0)
     assert kl.item() == pytest.approx(0.0, abs=1e-6)
     assert loss.item() == pytest.approx(0.5 * ce.item(), rel=1e-5)
-    _, _, kl2 = distill.kd_loss(logits, torch.randn(2, 6, 11), labels, alpha=0.5, temperature=2.0)
+    _, _, kl2 = kd.kd_loss(logits, torch.randn(2, 6, 11), labels, alpha=0.5, temperature=2.0)
     assert kl2.item() > 0
-    only_kd, _, kl3 = distill.kd_loss(logits, logits + torch.randn(2, 6, 11), labels, alpha=1.0, temperature=3.0)
+    only_kd, _, kl3 = kd.kd_loss(logits, logits + torch.randn(2, 6, 11), labels, alpha=1.0, temperature=3.0)
     assert only_kd.item() == pytest.approx(9.0 * kl3.item(), rel=1e-5)
 
 
@@ -364,29 +364,29 @@ def test_cached_teacher_logits_give_the_loss_of_a_teacher_run_in_the_step(tuned_
 
     tok = AutoTokenizer.from_pretrained(tuned_dir / "tuned")
     teacher = AutoModelForCausalLM.from_pretrained(tuned_dir / "tuned").eval()
-    student = distill.make_student(teacher, 1).eval()
-    rows = [instruct.encode(e, tok) for e in instruct.load_examples(tuned_dir / "data" / "train.jsonl")[:7]]
-    soft = distill.teacher_logits(teacher, rows, tok.pad_token_id, "cpu", batch_size=3)
-    assert [len(t) for t, _ in soft] == [int((r["labels"] != instruct.IGNORE).sum()) for r in rows]
-    batch = distill.collate_with_teacher([{**r, "teacher": t} for r, t in zip(rows[2:6], soft[2:6], strict=True)],
+    student = kd.make_student(teacher, 1).eval()
+    rows = [sft.encode_example(e, tok) for e in sft.load_examples(tuned_dir / "data" / "train.jsonl")[:7]]
+    soft = kd.teacher_logits(teacher, rows, tok.pad_token_id, "cpu", batch_size=3)
+    assert [len(t) for t, _ in soft] == [int((r["labels"] != sft.IGNORE).sum()) for r in rows]
+    batch = kd.collate_with_teacher([{**r, "teacher": t} for r, t in zip(rows[2:6], soft[2:6], strict=True)],
                                          tok.pad_token_id)  # another batching than the cache's
     vocab = teacher.config.vocab_size
-    top = distill.teacher_logits(teacher, rows, tok.pad_token_id, "cpu", batch_size=3, top_k=vocab)
-    top_batch = distill.collate_with_teacher([{**r, "teacher": t} for r, t in zip(rows[2:6], top[2:6], strict=True)],
+    top = kd.teacher_logits(teacher, rows, tok.pad_token_id, "cpu", batch_size=3, top_k=vocab)
+    top_batch = kd.collate_with_teacher([{**r, "teacher": t} for r, t in zip(rows[2:6], top[2:6], strict=True)],
                                              tok.pad_token_id)
-    few = distill.teacher_logits(teacher, rows, tok.pad_token_id, "cpu", batch_size=3, top_k=8)
-    few_batch = distill.collate_with_teacher([{**r, "teacher": t} for r, t in zip(rows[2:6], few[2:6], strict=True)],
+    few = kd.teacher_logits(teacher, rows, tok.pad_token_id, "cpu", batch_size=3, top_k=8)
+    few_batch = kd.collate_with_teacher([{**r, "teacher": t} for r, t in zip(rows[2:6], few[2:6], strict=True)],
                                              tok.pad_token_id)
     assert few[0][0].shape[-1] == 8 and few_batch["teacher_index"].shape[-1] == 8
     with torch.no_grad():
-        s_logits, labels = instruct.answer_logits(student, batch)
-        t_logits, _ = instruct.answer_logits(teacher, batch)
-        cached = distill.kd_loss(s_logits, batch["teacher_logits"], labels, alpha=0.9, temperature=2.0)[0]
-        live = distill.kd_loss(s_logits, t_logits, labels, alpha=0.9, temperature=2.0)[0]
+        s_logits, labels = sft.answer_logits(student, batch)
+        t_logits, _ = sft.answer_logits(teacher, batch)
+        cached = kd.kd_loss(s_logits, batch["teacher_logits"], labels, alpha=0.9, temperature=2.0)[0]
+        live = kd.kd_loss(s_logits, t_logits, labels, alpha=0.9, temperature=2.0)[0]
         # top-k with k = the whole vocabulary is the full KL; a smaller k only approximates it
-        every = distill.kd_loss(s_logits, top_batch["teacher_logits"], labels, alpha=0.9, temperature=2.0,
+        every = kd.kd_loss(s_logits, top_batch["teacher_logits"], labels, alpha=0.9, temperature=2.0,
                                 teacher_index=top_batch["teacher_index"])[0]
-        eight = distill.kd_loss(s_logits, few_batch["teacher_logits"], labels, alpha=0.9, temperature=2.0,
+        eight = kd.kd_loss(s_logits, few_batch["teacher_logits"], labels, alpha=0.9, temperature=2.0,
                                 teacher_index=few_batch["teacher_index"])[0]
     assert cached.item() == pytest.approx(live.item(), rel=1e-4)
     assert every.item() == pytest.approx(live.item(), rel=1e-4)
@@ -398,21 +398,21 @@ def test_sequence_kd_answers_are_the_teachers_own_greedy_answers(tuned_dir):
 
     tok = AutoTokenizer.from_pretrained(tuned_dir / "tuned")
     teacher = AutoModelForCausalLM.from_pretrained(tuned_dir / "tuned").eval()
-    examples = instruct.load_examples(tuned_dir / "data" / "train.jsonl")[:4]
+    examples = sft.load_examples(tuned_dir / "data" / "train.jsonl")[:4]
     blank = [i for i in range(len(tok)) if not tok.decode([i]).strip()]
     # A teacher that can only say blanks gives no training example:
     teacher.generation_config.suppress_tokens = [i for i in range(len(tok)) if i not in set(blank)]
-    assert distill.teacher_answers(teacher, tok, examples, "cpu", max_new_tokens=4, show_progress=False) == []
+    assert kd.teacher_answers(teacher, tok, examples, "cpu", max_new_tokens=4, show_progress=False) == []
     # one that can neither stop nor write blanks answers every prompt.
     teacher.generation_config.suppress_tokens = blank
-    generated = distill.teacher_answers(teacher, tok, examples, torch.device("cpu"), max_new_tokens=12,
+    generated = kd.teacher_answers(teacher, tok, examples, torch.device("cpu"), max_new_tokens=12,
                                         show_progress=False)
     assert len(generated) == len(examples) and all(g["kind"].endswith("+teacher") for g in generated)
     by_prompt = {str(e["messages"]): e for e in examples}
     assert all(str(g["messages"]) in by_prompt for g in generated)  # same prompts, the teacher's answers
     # Greedy answers are the teacher's most likely tokens: it finds them far likelier than the references.
-    own = [instruct.encode(g, tok) for g in generated]
-    refs = [instruct.encode(by_prompt[str(g["messages"])], tok) for g in generated]
+    own = [sft.encode_example(g, tok) for g in generated]
+    refs = [sft.encode_example(by_prompt[str(g["messages"])], tok) for g in generated]
     pad = tok.pad_token_id
     assert instruct.answer_loss(teacher, own, pad, "cpu") < instruct.answer_loss(teacher, refs, pad, "cpu")
 
@@ -420,11 +420,11 @@ def test_sequence_kd_answers_are_the_teachers_own_greedy_answers(tuned_dir):
 def test_student_starts_from_evenly_spaced_teacher_layers(tuned_dir):
     from transformers import AutoModelForCausalLM
 
-    assert distill.layer_map(6, 2) == [0, 5]
-    assert distill.layer_map(6, 3) == [0, 2, 5] or distill.layer_map(6, 3) == [0, 3, 5]
-    assert distill.layer_map(12, 4) == [0, 4, 7, 11]
+    assert kd.layer_map(6, 2) == [0, 5]
+    assert kd.layer_map(6, 3) == [0, 2, 5] or kd.layer_map(6, 3) == [0, 3, 5]
+    assert kd.layer_map(12, 4) == [0, 4, 7, 11]
     teacher = AutoModelForCausalLM.from_pretrained(tuned_dir / "tuned")
-    student = distill.make_student(teacher, 1)
+    student = kd.make_student(teacher, 1)
     assert student.config.num_hidden_layers == 1
     torch.testing.assert_close(student.model.layers[0].mlp.up_proj.weight, teacher.model.layers[1].mlp.up_proj.weight)
     torch.testing.assert_close(student.model.embed_tokens.weight, teacher.model.embed_tokens.weight)
@@ -441,7 +441,7 @@ def test_stage_needing_an_earlier_one_names_the_command(tmp_path):
 
 def test_repeated_span_blocks_repeat_random_corpus_tokens():
     blocks = torch.arange(40 * 64).reshape(40, 64)
-    extra = pretrain.repeated_spans(blocks, share=0.2, seed=0)
+    extra = lm.repeated_spans(blocks, share=0.2, seed=0)
     assert extra.shape == (10, 64)
     for row in extra:
         period = next(p for p in range(8, 17) if torch.equal(row[p:], row[:-p]))
@@ -449,7 +449,7 @@ def test_repeated_span_blocks_repeat_random_corpus_tokens():
         assert set(span.tolist()) <= set(blocks.flatten().tolist())
         # drawn at random, not a contiguous stretch of the corpus (which memory alone would predict)
         assert not torch.equal(span[1:] - span[:-1], torch.ones(period - 1, dtype=span.dtype))
-    assert pretrain.repeated_spans(blocks, share=0.0, seed=0).shape == (0, 64)
+    assert lm.repeated_spans(blocks, share=0.0, seed=0).shape == (0, 64)
 
 
 def test_a_corrupt_gguf_start_names_the_package_to_reinstall(tmp_path):
@@ -471,8 +471,8 @@ def test_the_batch_plan_names_every_item_a_run_reads():
 
 
 def test_a_block_student_keeps_the_first_layers_and_the_last():
-    assert distill.layer_map(30, 10, "block") == [0, 1, 2, 3, 4, 5, 6, 7, 8, 29]
-    assert distill.layer_map(6, 2, "block") == [0, 5] == distill.layer_map(6, 2)
+    assert kd.layer_map(30, 10, "block") == [0, 1, 2, 3, 4, 5, 6, 7, 8, 29]
+    assert kd.layer_map(6, 2, "block") == [0, 5] == kd.layer_map(6, 2)
 
 
 def test_resume_refuses_a_checkpoint_that_does_not_fit_the_model(tmp_path):

@@ -21,7 +21,7 @@ from transformers import AutoTokenizer, Trainer, TrainingArguments
 
 from . import loop
 from .config import DEFAULT_OUT, load_config
-from .pretrain import build_data, lm_loss, new_model
+from .lm import build_data, lm_loss, new_model
 from .tokenizer import run as train_tokenizer_stage
 
 

@@ -15,140 +15,34 @@ trains on the teacher's own greedy answers (sequence-level KD, Kim & Rush, 2016)
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import resource
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from . import loop
 from .artifacts import publish, require, work_dir, write_variant
 from .cli import cli, stage_parser
 from .config import PipelineConfig, load_config, save_resolved
-from .instruct import IGNORE, answer_logits, answer_loss, answer_window, collate, encode, load_examples
+from .kd import collate_with_teacher, kd_loss, layer_map, make_student, teacher_answers, teacher_logits
+from .sft import answer_logits, answer_loss, encode_example, load_examples
 
 log = logging.getLogger(__name__)
 
 
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
-            alpha: float, temperature: float, teacher_index: torch.Tensor | None = None,
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, ce, kl) over the positions whose next token is a label (causal shift applied here).
-
-    student_logits: (B, K, V). teacher_logits: (B, K, V), or with `teacher_index` (B, K, k) the teacher's
-    top-k logits and their token ids: the teacher distribution is then renormalized over its top k tokens
-    and the KL is taken against the student's full-vocabulary log-probabilities at those tokens."""
-    s = student_logits[:, :-1].float()
-    t = teacher_logits[:, :-1].float()
-    target = labels[:, 1:]
-    mask = target != IGNORE
-    ce = F.cross_entropy(s[mask], target[mask])
-    log_p_s = F.log_softmax(s[mask] / temperature, dim=-1)  # (N, V)
-    log_p_t = F.log_softmax(t[mask] / temperature, dim=-1)  # (N, V) or (N, k)
-    if teacher_index is None:
-        kl = F.kl_div(log_p_s, log_p_t, log_target=True, reduction="batchmean")
-    else:
-        log_p_s = log_p_s.gather(-1, teacher_index[:, :-1][mask])  # (N, k)
-        kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1).mean()
-    return (1 - alpha) * ce + alpha * temperature**2 * kl, ce, kl
 
 
-def layer_map(teacher_layers: int, student_layers: int, selection: str = "spread") -> list[int]:
-    """Teacher layer copied into each student layer, first and last always included.
-
-    'spread': evenly spaced. 'block': the first student_layers - 1 layers and the last one, i.e. one
-    contiguous block of deep layers dropped, which the layer-pruning literature finds far less harmful than
-    dropping layers throughout (Gromov et al., 2024, "The Unreasonable Ineffectiveness of the Deeper Layers"):
-    the early layers that read and copy from the context stay intact."""
-    if student_layers == 1:
-        return [teacher_layers - 1]
-    if selection == "block":
-        return [*range(student_layers - 1), teacher_layers - 1]
-    step = (teacher_layers - 1) / (student_layers - 1)
-    return [round(i * step) for i in range(student_layers)]
 
 
-def make_student(teacher: LlamaForCausalLM, num_layers: int, selection: str = "spread") -> LlamaForCausalLM:
-    cfg = copy.deepcopy(teacher.config)
-    cfg.num_hidden_layers = num_layers
-    if getattr(cfg, "layer_types", None):
-        cfg.layer_types = cfg.layer_types[:num_layers]
-    student = LlamaForCausalLM(cfg)
-    mapping = layer_map(teacher.config.num_hidden_layers, num_layers, selection)
-    student.model.embed_tokens.load_state_dict(teacher.model.embed_tokens.state_dict())
-    student.model.norm.load_state_dict(teacher.model.norm.state_dict())
-    if not cfg.tie_word_embeddings:
-        student.lm_head.load_state_dict(teacher.lm_head.state_dict())
-    for i, j in enumerate(mapping):
-        student.model.layers[i].load_state_dict(teacher.model.layers[j].state_dict())
-    return student
 
 
-def teacher_answers(teacher, tokenizer, examples: list[dict], device, max_new_tokens: int = 96,
-                    show_progress: bool = True) -> list[dict]:
-    """Sequence-level KD data: the same prompts, answered by the teacher (greedy)."""
-    out = []
-    for ex in tqdm(examples, desc="distill: teacher answers", disable=not show_progress, dynamic_ncols=True):
-        prompt = tokenizer.apply_chat_template(ex["messages"], add_generation_prompt=True, return_tensors="pt",
-                                               return_dict=True)
-        with torch.no_grad():
-            gen = teacher.generate(**{k: v.to(device) for k, v in prompt.items()}, max_new_tokens=max_new_tokens,
-                                   do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        text = tokenizer.decode(gen[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True).strip()
-        if text:
-            out.append({**ex, "answer": text, "kind": ex["kind"] + "+teacher"})
-    return out
 
 
-def teacher_logits(teacher, rows: list[dict], pad_id: int, device, batch_size: int = 8, top_k: int = 0,
-                   show_progress: bool = False) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-    """The teacher's logits for each row's answer tokens, on the CPU: (answer tokens, vocab) per row, or with
-    `top_k` its top-k logits (answer tokens, k) and their token ids.
-
-    The teacher is frozen, so they are computed once instead of in every step (the cpu-demo student sees each
-    example about four times, and the teacher's forward pass was the larger half of a step). With a large
-    vocabulary only the top k are kept: SmolLM2's 49k-token logits for every answer token of 350 examples
-    are ~6 GB in float32, their top 64 ~25 MB."""
-    out = []
-    starts = range(0, len(rows), batch_size)
-    with torch.no_grad():
-        for i in tqdm(starts, desc="distill: teacher logits", disable=not show_progress, dynamic_ncols=True):
-            chunk = rows[i:i + batch_size]
-            logits, _ = answer_logits(teacher, {k: v.to(device) for k, v in collate(chunk, pad_id).items()})
-            for j, r in enumerate(chunk):
-                n = int((r["labels"] != IGNORE).sum())  # the answer: the row's last n tokens (left padding)
-                row = logits[j, -n - 1:-1].float()  # the positions that predict them
-                if top_k:
-                    values, index = row.topk(min(top_k, row.shape[-1]), dim=-1)
-                    out.append((values.cpu(), index.cpu()))
-                else:
-                    out.append((row.cpu(), None))
-    return out
 
 
-def collate_with_teacher(rows: list[dict], pad_id: int) -> dict:
-    """`collate`, plus `teacher_logits` (B, K, V or k) laid out like `answer_logits`' window (zeros elsewhere)
-    and, for top-k logits, `teacher_index` (B, K, k)."""
-    batch = collate(rows, pad_id)
-    k = answer_window(batch["labels"])
-    values, index = rows[0]["teacher"]
-    t = torch.zeros(len(rows), k, values.shape[-1])
-    ids = torch.zeros(len(rows), k, values.shape[-1], dtype=torch.long) if index is not None else None
-    for i, r in enumerate(rows):
-        v, x = r["teacher"]
-        n = len(v)
-        t[i, k - n - 1:k - 1] = v
-        if ids is not None:
-            ids[i, k - n - 1:k - 1] = x
-    batch["teacher_logits"] = t
-    if ids is not None:
-        batch["teacher_index"] = ids
-    return batch
 
 
 def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
@@ -165,8 +59,8 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     held_ex = load_examples(out / "data" / "held_out.jsonl")
     if dc.sequence_kd:
         train_ex = train_ex + teacher_answers(teacher, tokenizer, train_ex, rt.device, show_progress=rt.is_main)
-    train_rows = [r for r in (encode(e, tokenizer, cfg.instruct.max_length) for e in train_ex) if r]
-    held_rows = [r for r in (encode(e, tokenizer, cfg.instruct.max_length) for e in held_ex) if r]
+    train_rows = [r for r in (encode_example(e, tokenizer, cfg.instruct.max_length) for e in train_ex) if r]
+    held_rows = [r for r in (encode_example(e, tokenizer, cfg.instruct.max_length) for e in held_ex) if r]
     torch.manual_seed(dc.optim.seed)
     student = make_student(teacher, dc.num_layers, dc.layer_selection)
     wd = work_dir(out, "distill")

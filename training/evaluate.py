@@ -27,10 +27,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from .artifacts import count_parameters, require, size_on_disk_mb, write_json
 from .cli import cli, stage_parser
 from .config import PipelineConfig, load_config
-from .pretrain import build_data, copy_accuracy, heldout_loss
+from .lm import build_data, copy_accuracy, heldout_loss
 
 log = logging.getLogger(__name__)
-VARIANTS = ("base", "tuned", "distilled")
+EVALUATED = ("base", "tuned", "distilled")
+"""The trained checkpoints this stage scores (`assistant.registry.VARIANTS` also lists `scratch`)."""
 
 
 def run(cfg: PipelineConfig, out: Path) -> dict:
@@ -45,7 +46,7 @@ def run(cfg: PipelineConfig, out: Path) -> dict:
                                        "copy_accuracy": copy_accuracy(untrained, data.held_out),
                                        "parameters": count_parameters(untrained)}
     del untrained
-    for name in VARIANTS:
+    for name in EVALUATED:
         path = out / name
         if not (path / "config.json").exists():
             log.warning("evaluate: %s not found in %s; skipping it", name, out)
@@ -59,7 +60,7 @@ def run(cfg: PipelineConfig, out: Path) -> dict:
                  report["variants"][name]["copy_accuracy"])
     report["bars"] = bars(report["variants"])
     write_json(out / "report.json", report)
-    for name in VARIANTS:
+    for name in EVALUATED:
         if name in report["variants"]:
             _append_card(out / name, report["variants"][name], report["machine"])
     print(format_report(report))

@@ -16,7 +16,6 @@ import math
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -27,78 +26,23 @@ from .config import PipelineConfig, load_config, save_resolved
 from .corpus import corpus_chunks, load_corpus
 from .data import Example, extract_pairs, make_examples, split_pairs
 from .retrieval import index_fingerprint, open_index, retrieve_chunks
+from .sft import answer_loss, collate, encode_example, load_examples, sft_loss
 
 log = logging.getLogger(__name__)
-IGNORE = -100
 
 
-def encode(example: Example | dict, tokenizer, max_length: int | None = None) -> dict | None:
-    """input_ids + labels with the prompt masked; None when the example is longer than max_length."""
-    ex = example if isinstance(example, dict) else example.to_dict()
-    prompt = tokenizer.apply_chat_template(ex["messages"], add_generation_prompt=True, tokenize=False)
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    answer_ids = tokenizer(ex["answer"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    ids = prompt_ids + answer_ids
-    if max_length and len(ids) > max_length:
-        return None
-    labels = [IGNORE] * len(prompt_ids) + answer_ids
-    return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels)}
 
 
-def collate(rows: list[dict], pad_id: int) -> dict:
-    """Left padding: every row's answer then ends at the last position, so the loss needs the logits of only
-    the last `answer_window` positions, the same for every row (`logits_to_keep`). Padded positions are masked
-    in attention and in the loss; RoPE sees only relative positions, so a left-padded row scores as it
-    would alone."""
-    width = max(len(r["input_ids"]) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        n = len(r["input_ids"])
-        ids[i, width - n:], labels[i, width - n:], mask[i, width - n:] = r["input_ids"], r["labels"], 1
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
-def answer_window(labels: torch.Tensor) -> int:
-    """Positions (counted from the end) whose logits predict a labelled token: from the one before the
-    batch's earliest answer token to the end. The prompt, ~88 % of a cpu-demo row, needs no logits: the
-    vocabulary projection of its positions was the largest single cost of an SFT or distillation step."""
-    labelled = (labels != IGNORE).any(0).nonzero()
-    if not len(labelled):
-        return 1
-    return labels.shape[1] - int(labelled[0]) + 1
 
 
-def answer_logits(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits, labels) over the answer window: (B, K, V) and (B, K). Position k's logits predict label k+1,
-    as in any causal LM loss (the caller shifts)."""
-    k = answer_window(batch["labels"])
-    # use_cache=False: a forward pass that trains or scores needs no KV cache (building one costs ~3 %).
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=k,
-                   use_cache=False).logits
-    return logits, batch["labels"][:, -k:]
 
 
-def causal_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy over the labelled positions of `answer_logits`' output."""
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE)
 
 
-def sft_loss(model, batch: dict) -> loop.StepResult:
-    return loop.StepResult(causal_ce(*answer_logits(model, batch)), int(batch["attention_mask"].sum()))
 
 
-def answer_loss(model, rows: list[dict], pad_id: int, device, batch_size: int = 8) -> float:
-    """Mean cross-entropy per answer token over `rows`."""
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, len(rows), batch_size):
-            b = {k: v.to(device) for k, v in collate(rows[i:i + batch_size], pad_id).items()}
-            n = int((b["labels"][:, 1:] != IGNORE).sum())
-            total += causal_ce(*answer_logits(model, b)).item() * n
-            count += n
-    return total / max(1, count)
 
 
 def build_dataset(cfg: PipelineConfig, out: Path) -> tuple[list[Example], list[Example]]:
@@ -129,8 +73,6 @@ def build_dataset(cfg: PipelineConfig, out: Path) -> tuple[list[Example], list[E
     return train, held
 
 
-def load_examples(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
 def lora_model(base, cfg: PipelineConfig):
@@ -158,9 +100,9 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     train_ex, held_ex = build_dataset(cfg, out) if rt.is_main or not (out / "data").exists() else (None, None)
     if rt.distributed:
         torch.distributed.barrier()
-    train_rows = [r for r in (encode(e, tokenizer, cfg.instruct.max_length)
+    train_rows = [r for r in (encode_example(e, tokenizer, cfg.instruct.max_length)
                               for e in load_examples(out / "data" / "train.jsonl")) if r]
-    held_rows = [r for r in (encode(e, tokenizer, cfg.instruct.max_length)
+    held_rows = [r for r in (encode_example(e, tokenizer, cfg.instruct.max_length)
                              for e in load_examples(out / "data" / "held_out.jsonl")) if r]
     model = lora_model(AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32), cfg)
     n_train, n_all = trainable_share(model)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -17,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from rouge_score import rouge_scorer
 
+from index.lexical import fold_accents
+
 from .prompts import split_reasoning
 
 _CITATION = re.compile(r"(?:\bseg[uú]n\s+)?\[\d{1,2}\]:?", re.IGNORECASE)
@@ -24,14 +25,9 @@ _WORD = re.compile(r"\w+")
 _ARTICLES = {"el", "la", "los", "las", "un", "una", "unos", "unas", "lo"}
 
 
-def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
-
-
 def tokens(text: str) -> list[str]:
     """Lower-cased, accent-folded words, without citations and articles (as SQuAD drops English ones)."""
-    return [w for w in _WORD.findall(_fold(_CITATION.sub(" ", text))) if w not in _ARTICLES]
+    return [w for w in _WORD.findall(fold_accents(_CITATION.sub(" ", text))) if w not in _ARTICLES]
 
 
 class _Tokenizer:
@@ -69,7 +65,7 @@ KeyFacts = Sequence[Sequence[str]]
 
 
 def _fold_spaces(text: str) -> str:
-    return re.sub(r"\s+", " ", _fold(text))
+    return re.sub(r"\s+", " ", fold_accents(text))
 
 
 def keys_found(prediction: str, keys: KeyFacts) -> list[bool]:
