@@ -138,6 +138,7 @@ def test_pipeline_end_to_end_on_the_tiny_profile(tmp_path, course_index_dir):
     assert margin["n"] == 3 and margin["ci"][0] <= margin["mean"] <= margin["ci"][1]
     answers = [json.loads(x) for x in (out / "answers.jsonl").read_text().splitlines()]
     assert len(answers) == 3 * len(report["answers"]["course"]["variants"])
+    _models_tab_shows(out, course_index_dir)
     # --resume skips what is done
     again = run_module("training.pipeline", "--profile", "tiny", "--out", str(out), "--resume",
                        f"evaluate.index={course_index_dir}")
@@ -179,3 +180,26 @@ def test_cli_rejects_a_bad_config_before_any_work(tmp_path):
     assert result.returncode != 0
     assert "num_heads=3 does not divide" in result.stderr
     assert not (tmp_path / ".work").exists()
+
+
+def _models_tab_shows(models, index_dir) -> None:
+    """The Modelos tab on what the pipeline and `assistant evaluate` really wrote (not a hand-made report)."""
+    from streamlit.testing.v1 import AppTest
+
+    env = {"COURSE_INDEX": str(index_dir), "COURSE_MODELS": str(models), "COURSE_REFERENCE": "0"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
+        at.session_state["vista"] = "Modelos"
+        at.run()
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    assert not at.exception
+    answers, training = at.dataframe[0].value, at.dataframe[1].value
+    assert {"tuned", "base", "distilled", "extractivo"} <= set(answers.index) and "correctas" in answers.columns
+    assert {"base", "tuned", "distilled"} <= set(training.index) and "perplejidad" in training.columns
+    cards = [e for e in at.expander if e.label.startswith("Ficha del modelo")]
+    assert len(cards) == 3 and all("en inglés" not in c.value for e in cards for c in e.caption)
+    assert len(at.get("vega_lite_chart")) >= 5  # loss for each variant, validation for those that evaluate
