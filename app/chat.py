@@ -50,7 +50,9 @@ def model_label(eng: Engine, variant: str | None) -> str:
 def respond(eng: Engine, c: Controls, question: str):
     """The engine's one streamed answer (a model's, the extractive one, or why there is none), drawn
     as it arrives."""
-    with st.spinner("Buscando y generando…"):
-        stream = eng.stream(c.variant, eng.prepare(question, c.k), c.settings, c.cot)
-        answer = render.stream_into(st.empty(), stream)
-    return answer
+    placeholder = st.empty()
+    # A still line, not st.spinner: an animation redrawn the whole time a model generates cost the
+    # browser a share of the cores generation runs on (when they share a machine).
+    placeholder.caption("Buscando los pasajes y generando la respuesta…")
+    stream = eng.stream(c.variant, eng.prepare(question, c.k), c.settings, c.cot)
+    return render.stream_into(placeholder, stream)

@@ -47,7 +47,7 @@ def _safe_math(text: str) -> str:
     return "".join(out)
 
 
-REDRAW_S = 0.08
+REDRAW_S = 0.15
 """Streamed text is redrawn at most this often: each redraw sends and renders the whole text so far,
 which per token cost the browser and the server a share of the cores generation runs on."""
 

@@ -2,9 +2,11 @@
 
 - idle CPU: `streamlit run` on 127.0.0.1 with one Chromium page open on it and nothing asked, as a
   share of one core, from the server process's own CPU time (/proc) over a quiet window;
-- in-app tokens/s: one Chat question typed in that page, its stats line read back, against the same
+- in-app tokens/s: a Chat question typed in that page, its stats line read back, against the same
   question, variant and settings answered in this process (the command-line path), so a server that
-  generates slower than the command line (a busy file watcher did: 2.5-3.5x) shows as a ratio.
+  generates slower than the command line (a busy file watcher did: 2.5-3.5x) shows as a ratio. The two
+  are interleaved (app, command line, app, ...) with the server idle while this process answers, so a
+  machine whose speed drifts during the run (single answers varied by ±15 % here) drifts for both.
 
 Needs Debian's chromium (/usr/bin/chromium) and the playwright package; without them the rows say so.
 """
@@ -70,8 +72,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None
     raise TimeoutError(f"streamlit no respondió en {url} en {timeout} s")
 
 
-def measure(config: AppConfig, question: str, idle_s: float = 30.0) -> dict:
-    """{'idle_cpu_share', 'app_tokens_per_s'} (None where it could not be measured) and 'note'."""
+def measure(config: AppConfig, question: str, idle_s: float = 30.0, cli=None, rounds: int = 6) -> dict:
+    """{'idle_cpu_share', 'app_tokens_per_s', 'cli_tokens_per_s'} (lists; the first round, which pays
+    one-off costs, left out) and 'note'. `cli()`, when given, answers the same question in this process
+    and returns its tokens/s; it runs after each answer in the browser."""
     if not CHROMIUM.exists():
         return {"note": f"{CHROMIUM} no está instalado (make browser)"}
     try:
@@ -99,22 +103,26 @@ def measure(config: AppConfig, question: str, idle_s: float = 30.0) -> dict:
                 time.sleep(idle_s)
                 out["idle_cpu_share"] = (cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
                 box = page.get_by_placeholder(re.compile("Pregunta sobre el curso"))
-                speeds = []
-                busy0, server0, t1 = system_busy_seconds(), cpu_seconds(proc.pid), time.monotonic()
-                for asked in range(2):  # the first answer pays one-off costs, as the CLI's warm-up does
+                app, here, server_s, others_s, wall = [], [], 0.0, 0.0, 0.0
+                for asked in range(rounds):
+                    busy0, server0, t1 = system_busy_seconds(), cpu_seconds(proc.pid), time.monotonic()
                     box.fill(question)
                     box.press("Enter")
                     stats = page.get_by_text(re.compile(r"tokens/s"))
                     stats.nth(asked).wait_for(timeout=300_000)
+                    dt = time.monotonic() - t1
+                    server = cpu_seconds(proc.pid) - server0
+                    if asked:
+                        wall, server_s = wall + dt, server_s + server
+                        others_s += system_busy_seconds() - busy0 - server
                     match = _TPS.search(stats.nth(asked).inner_text())
-                    if match:
-                        speeds.append(float(match.group(1)))
-                out["app_tokens_per_s"] = max(speeds) if speeds else None
-                wall = time.monotonic() - t1
-                server = (cpu_seconds(proc.pid) - server0) / wall
-                others = (system_busy_seconds() - busy0) / wall - server
-                out["note"] = (f"mientras responde: servidor {server:.2f} núcleos, el resto de la máquina "
-                               f"(Chromium incluido) {others:.2f} núcleos de {os.cpu_count()}")
+                    if match and asked:
+                        app.append(float(match.group(1)))
+                    if cli is not None and (speed := cli()) is not None and asked:
+                        here.append(speed)
+                out["app_tokens_per_s"], out["cli_tokens_per_s"] = app, here
+                out["note"] = (f"mientras responde: servidor {server_s / max(wall, 1e-9):.2f} núcleos, el resto de la "
+                               f"máquina (Chromium incluido) {others_s / max(wall, 1e-9):.2f} núcleos de {os.cpu_count()}")
             finally:
                 browser.close()
     except Exception as exc:  # the bench reports what it could not measure instead of dying
@@ -133,12 +141,7 @@ def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
         proc.kill()
 
 
-def cli_tokens_per_s(engine, question: str, repeats: int = 2) -> float | None:
+def cli_tokens_per_s(engine, question: str) -> float | None:
     """The same Chat answer in this process: the Chat's default variant and the app's default settings."""
-    settings, variant = DecodingSettings(), engine.default_variant()
-    speeds = []
-    for _ in range(repeats):
-        answer = engine.ask(question, variant, settings)
-        if answer.stats is not None and answer.stats.new_tokens > 1:
-            speeds.append(answer.stats.tokens_per_s)
-    return max(speeds) if speeds else None
+    answer = engine.ask(question, engine.default_variant(), DecodingSettings())
+    return answer.stats.tokens_per_s if answer.stats is not None and answer.stats.new_tokens > 1 else None

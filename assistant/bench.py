@@ -71,19 +71,22 @@ def _served_rows(engine: Engine, config: AppConfig) -> list[BenchRow]:
     from . import app_bench
 
     question = QUESTIONS[0]
-    app = app_bench.measure(config, question)  # the server runs alone: this process waits
+    cli = (lambda: app_bench.cli_tokens_per_s(engine, question)) if engine.variants else None
+    app = app_bench.measure(config, question, cli=cli)
     rows = [BenchRow("app_idle_cpu_core_share", app.get("idle_cpu_share"),
                      "servidor streamlit con una página de Chromium abierta, 30 s sin preguntas"
                      if "idle_cpu_share" in app else app.get("note", ""))]
     if engine.variants:
-        cli = app_bench.cli_tokens_per_s(engine, question)
-        in_app = app.get("app_tokens_per_s")
+        in_app, here = app.get("app_tokens_per_s") or [], app.get("cli_tokens_per_s") or []
         variant = engine.default_variant()
-        rows.append(BenchRow(f"app_tokens_per_s_{variant}", in_app,
-                             "Chat en el navegador, ajustes por defecto; " + app.get("note", "")))
-        rows.append(BenchRow(f"cli_tokens_per_s_{variant}", cli, "la misma pregunta en este proceso"))
-        rows.append(BenchRow("app_vs_cli_tokens_per_s", in_app / cli if in_app and cli else None,
-                             "tokens/s en la app ÷ tokens/s en la línea de órdenes"))
+        a = statistics.median(in_app) if in_app else None
+        c = statistics.median(here) if here else None
+        rows.append(BenchRow(f"app_tokens_per_s_{variant}", a, f"Chat en el navegador, ajustes por defecto, mediana "
+                             f"de {len(in_app)} ({', '.join(f'{x:.1f}' for x in in_app)}); " + app.get("note", "")))
+        rows.append(BenchRow(f"cli_tokens_per_s_{variant}", c, "la misma pregunta en este proceso, intercalada con "
+                             f"las de la app ({', '.join(f'{x:.1f}' for x in here)})"))
+        rows.append(BenchRow("app_vs_cli_tokens_per_s", a / c if a and c else None,
+                             "tokens/s en la app ÷ tokens/s en la línea de órdenes (medianas)"))
     return rows
 
 

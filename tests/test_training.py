@@ -23,10 +23,11 @@ def tiny(**overrides):
 
 
 @pytest.fixture(scope="module")
-def tuned_dir(tmp_path_factory):
-    """tokenizer -> base -> tuned on the tiny profile, once for this module."""
+def tuned_dir(tmp_path_factory, course_index_dir):
+    """tokenizer -> base -> tuned on the tiny profile, once for this module. The instruction data
+    retrieve from the session's own index of course/, never from a developer's ./artifacts/index."""
     out = tmp_path_factory.mktemp("models")
-    cfg = tiny()
+    cfg = tiny(**{"evaluate.index": str(course_index_dir)})
     tokenizer.run(cfg, out)
     pretrain.run(cfg, out)
     instruct.run(cfg, out)
