@@ -23,9 +23,10 @@ CHAT_SCREENSHOT = ROOT / "artifacts" / "screenshots" / "chat.png"
 VARIANT_LABELS = ["base (preentrenamiento continuo)", "tuned (LoRA)", "distilled (destilado)"]
 
 
-@pytest.fixture
-def server(tiny_models, course_index_dir, tmp_path):
-    yield from serve(course_index_dir, tiny_models, tmp_path)
+@pytest.fixture(scope="module")
+def server(tiny_models, course_index_dir, tmp_path_factory):
+    """One served app for the tests with models: each test opens its own browser sessions on it."""
+    yield from serve(course_index_dir, tiny_models, tmp_path_factory.mktemp("served"))
 
 
 @pytest.fixture
@@ -196,5 +197,7 @@ def test_five_students_asking_at_once_all_finish_apart_and_reproduce_their_seeds
 
 
 def _answer_words(message: str) -> str:
-    """The answer's text without its stats line (times differ between two runs)."""
-    return "\n".join(line for line in message.splitlines() if "tokens/s" not in line)
+    """The answer's text: what is above its stats line (times differ between two runs, and the sources
+    below the line may still be arriving when it appears)."""
+    lines = message.splitlines()
+    return "\n".join(lines[: next(i for i, line in enumerate(lines) if "tokens/s" in line)])
