@@ -91,9 +91,14 @@ def variant_section(name: str, folder: Path, evaluation: dict | None) -> None:
             st.caption(f"{TRAIN_LOSS.get(name, 'pérdida de entrenamiento')}, por paso")
             st.line_chart(_frame({"pérdida": series["loss"]}), x_label="paso", y_label="pérdida")
     with right:
-        if "eval_ppl" in series:
-            st.caption(f"{VALIDATION.get(name, 'perplejidad de validación')}, por paso")
-            st.line_chart(_frame({"perplejidad": series["eval_ppl"]}), x_label="paso", y_label="perplejidad")
+        points = series.get("eval_ppl", [])
+        what = VALIDATION.get(name, "perplejidad de validación")
+        if len(points) > 1:
+            st.caption(f"{what}, por paso")
+            st.line_chart(_frame({"perplejidad": points}), x_label="paso", y_label="perplejidad")
+        elif points:  # evaluated once, at the end: a line chart of one point draws nothing
+            step, value = points[0]
+            st.metric(f"{what} (al final, paso {step:g})", f"{value:.2f}")
     card = spanish_card(folder, evaluation)
     with st.expander(f"Ficha del modelo {name}"):
         if card is not None:
