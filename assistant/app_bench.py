@@ -50,13 +50,6 @@ def system_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def config_env(config: AppConfig) -> dict[str, str]:
-    """The `COURSE_*` variables that make a served app read `config` (`AppConfig.from_env` inverted)."""
-    return {"COURSE_INDEX": str(config.index_dir), "COURSE_MODELS": str(config.models_dir),
-            "COURSE_DOCS": str(config.docs_dir), "COURSE_UPLOADS": str(config.uploads_dir),
-            "COURSE_REFERENCE": "1" if config.include_reference else "0"}
-
-
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -83,7 +76,7 @@ def measure(config: AppConfig, question: str, idle_s: float = 30.0, cli=None, ro
     except ImportError:
         return {"note": "falta el paquete playwright"}
     port = free_port()
-    env = os.environ | config_env(config) | {"HF_HUB_OFFLINE": "1"}
+    env = os.environ | config.to_env() | {"HF_HUB_OFFLINE": "1"}
     # The project's .streamlit/config.toml applies, as with `make run`: nothing overridden here.
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -47,6 +47,12 @@ class AppConfig:
         given = {k: (Path(v) if k.endswith("_dir") else v) for k, v in overrides.items() if v is not None}
         return replace(config, **given)
 
+    def to_env(self) -> dict[str, str]:
+        """The `COURSE_*` variables that make another process (a served app) read this configuration."""
+        return {"COURSE_INDEX": str(self.index_dir), "COURSE_MODELS": str(self.models_dir),
+                "COURSE_DOCS": str(self.docs_dir), "COURSE_UPLOADS": str(self.uploads_dir),
+                "COURSE_REFERENCE": "1" if self.include_reference else "0"}
+
     def index_command(self) -> str:
         """The command that builds (or updates) the index this configuration reads."""
         return index_command(self.docs_dir, self.index_dir, self.uploads_dir)

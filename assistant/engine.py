@@ -10,7 +10,6 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from index.lexical import fold_accents
 from training.prompts import focus
@@ -169,10 +168,6 @@ class Engine:
             self.index, self.index_error = index, index_error
         else:
             self.index, self.index_error = load_index(self.config)
-
-    @property
-    def index_dir(self) -> Path:
-        return self.config.index_dir
 
     # ------------------------------------------------------------------ what is there
 

@@ -215,3 +215,4 @@ def test_app_config_comes_from_the_environment_once_and_words_the_commands():
     assert c.index_dir == Path("/x/idx") and c.models_dir == Path("/n") and not c.include_reference
     assert c.index_command() == "python -m index build --docs 'mis apuntes' --out /x/idx --uploads artifacts/uploads"
     assert c.train_command() == "make models MODELS=/n"
+    assert AppConfig.from_env(c.to_env()) == c, "to_env is from_env's inverse"

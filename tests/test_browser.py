@@ -16,6 +16,7 @@ import pytest
 from conftest import ROOT
 
 from assistant.app_bench import CHROMIUM, CHROMIUM_ARGS, free_port, stop, wait_healthy
+from assistant.config import AppConfig
 
 pytestmark = pytest.mark.slow
 SCREENSHOT = ROOT / "artifacts" / "screenshots" / "compare.png"
@@ -37,8 +38,9 @@ def server_without_models(course_index_dir, tmp_path):
 
 def serve(course_index_dir, models, tmp_path):
     port = free_port()
-    env = os.environ | {"COURSE_INDEX": str(course_index_dir), "COURSE_MODELS": str(models),
-                        "COURSE_DOCS": str(tmp_path / "docs"), "COURSE_REFERENCE": "0", "HF_HUB_OFFLINE": "1"}
+    config = AppConfig(index_dir=course_index_dir, models_dir=models, docs_dir=tmp_path / "docs",
+                       uploads_dir=tmp_path / "uploads", include_reference=False)
+    env = os.environ | config.to_env() | {"HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -186,7 +186,9 @@ def _models_tab_shows(models, index_dir) -> None:
     """The Modelos tab on what the pipeline and `assistant evaluate` really wrote (not a hand-made report)."""
     from streamlit.testing.v1 import AppTest
 
-    env = {"COURSE_INDEX": str(index_dir), "COURSE_MODELS": str(models), "COURSE_REFERENCE": "0"}
+    from assistant.config import AppConfig
+
+    env = AppConfig(index_dir=index_dir, models_dir=models, include_reference=False).to_env()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
