@@ -10,7 +10,21 @@ import torch
 from conftest import COURSE, write
 from transformers import LlamaForCausalLM
 
-from training import distill, instruct, kd, lm, loop, pretrain, sft, tokenizer
+from training import (
+    batching,
+    bpe,
+    checkpoint,
+    distill,
+    instruct,
+    kd,
+    lm,
+    loop,
+    optim,
+    pretrain,
+    runtime,
+    sft,
+    tokenizer,
+)
 from training.config import ConfigError, OptimConfig, RuntimeConfig, load_config
 from training.corpus import CorpusError, corpus_chunks, load_corpus
 from training.data import extract_pairs, make_examples, split_pairs
@@ -102,7 +116,7 @@ def test_pack_makes_fixed_blocks_across_documents(tuned_dir):
     tok = AutoTokenizer.from_pretrained(tuned_dir / "tokenizer")
     blocks = lm.pack(["uno dos tres " * 20, "cuatro cinco " * 20], tok, block_size=16, stride=8)
     assert blocks.shape[1] == 16 and blocks.dtype == torch.long
-    assert (blocks == tokenizer.document_separator(tok)).any()
+    assert (blocks == bpe.document_separator(tok)).any()
     with pytest.raises(CorpusError, match="fewer than one block"):
         lm.pack(["corto"], tok, block_size=64, stride=64)
 
@@ -125,7 +139,7 @@ def test_pretrained_base_is_a_standard_checkpoint_with_metrics(tuned_dir):
 
 def test_cosine_schedule_warms_up_then_decays_to_min():
     cfg = OptimConfig(steps=100, warmup_steps=10, min_lr_ratio=0.1)
-    lrs = [loop.cosine_lr(s, cfg) for s in range(101)]
+    lrs = [optim.cosine_lr(s, cfg) for s in range(101)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
     assert lrs[100] == pytest.approx(0.1)
@@ -136,14 +150,14 @@ def test_auto_precision_is_bf16_only_on_a_cpu_that_runs_it_natively(monkeypatch,
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
     expected = torch.bfloat16 if native else torch.float32
-    assert loop.setup_runtime(RuntimeConfig(device="cpu", dtype="auto")).dtype == expected
-    assert loop.setup_runtime(RuntimeConfig(device="cpu", dtype="float32")).dtype == torch.float32
-    assert loop.setup_runtime(RuntimeConfig(device="cpu", dtype="bfloat16")).dtype == torch.bfloat16
+    assert runtime.setup_runtime(RuntimeConfig(device="cpu", dtype="auto")).dtype == expected
+    assert runtime.setup_runtime(RuntimeConfig(device="cpu", dtype="float32")).dtype == torch.float32
+    assert runtime.setup_runtime(RuntimeConfig(device="cpu", dtype="bfloat16")).dtype == torch.bfloat16
 
 
 def test_batch_plan_is_a_pure_function_and_splits_ranks():
-    one = loop.BatchPlan(n_items=10, micro_batch=4, grad_accum=1, world=1, seed=3)
-    two = loop.BatchPlan(n_items=10, micro_batch=2, grad_accum=1, world=2, seed=3)
+    one = batching.BatchPlan(n_items=10, micro_batch=4, grad_accum=1, world=1, seed=3)
+    two = batching.BatchPlan(n_items=10, micro_batch=2, grad_accum=1, world=2, seed=3)
     for step in range(6):
         assert one.items(step, 0, 0) == two.items(step, 0, 0) + two.items(step, 0, 1)
     assert sorted(one.items(0, 0, 0) + one.items(1, 0, 0) + one.items(2, 0, 0)[:2]) == list(range(10))
@@ -164,7 +178,7 @@ def _toy_run(tmp_path, steps, resume=False, loss_fn=None, save_every=2):
 
     cfg = OptimConfig(steps=steps, batch_size=4, lr=0.05, warmup_steps=1, save_every=save_every, eval_every=100,
                       log_every=1)
-    rt = loop.setup_runtime(RuntimeConfig(device="cpu", dtype="float32"))
+    rt = runtime.setup_runtime(RuntimeConfig(device="cpu", dtype="float32"))
     state = loop.train(model, items, collate, loss_fn or mse, cfg, rt, tmp_path / "work", resume=resume)
     return model, state
 
@@ -463,7 +477,7 @@ def test_a_corrupt_gguf_start_names_the_package_to_reinstall(tmp_path):
 
 
 def test_the_batch_plan_names_every_item_a_run_reads():
-    from training.loop import BatchPlan
+    from training.batching import BatchPlan
 
     plan = BatchPlan(n_items=10, micro_batch=3, grad_accum=2, world=1, seed=0)
     read = {i for step in range(2) for micro in range(2) for i in plan.items(step, micro, 0)}
@@ -479,15 +493,15 @@ def test_a_block_student_keeps_the_first_layers_and_the_last():
 def test_resume_refuses_a_checkpoint_that_does_not_fit_the_model(tmp_path):
     """strict=False alone would start from fresh weights without a word when a key is missing."""
     model = LlamaForCausalLM(tiny().pretrain.model.to_hf(512))
-    state = loop._trainable_state(model)
-    loop.load_trainable_state(model, state, tmp_path / "checkpoint.pt")  # its own checkpoint fits
+    state = checkpoint.trainable_state(model)
+    checkpoint.load_trainable_state(model, state, tmp_path / "checkpoint.pt")  # its own checkpoint fits
     first = next(k for k in state if ".layers." in k)  # not the tied embedding
-    with pytest.raises(loop.CheckpointMismatch, match=f"missing: {first}"):
-        loop.load_trainable_state(model, {k: v for k, v in state.items() if k != first}, tmp_path / "checkpoint.pt")
-    with pytest.raises(loop.CheckpointMismatch, match="unexpected: extra.weight"):
-        loop.load_trainable_state(model, state | {"extra.weight": torch.zeros(1)}, tmp_path / "checkpoint.pt")
+    with pytest.raises(checkpoint.CheckpointMismatch, match=f"missing: {first}"):
+        checkpoint.load_trainable_state(model, {k: v for k, v in state.items() if k != first}, tmp_path / "checkpoint.pt")
+    with pytest.raises(checkpoint.CheckpointMismatch, match="unexpected: extra.weight"):
+        checkpoint.load_trainable_state(model, state | {"extra.weight": torch.zeros(1)}, tmp_path / "checkpoint.pt")
     model.get_parameter(first).requires_grad_(False)  # frozen on purpose (as the base under LoRA): may be absent
-    loop.load_trainable_state(model, {k: v for k, v in state.items() if k != first}, tmp_path / "checkpoint.pt")
+    checkpoint.load_trainable_state(model, {k: v for k, v in state.items() if k != first}, tmp_path / "checkpoint.pt")
 
 
 def test_a_tuned_model_built_from_another_index_is_retrained_on_resume(tmp_path):

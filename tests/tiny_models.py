@@ -24,7 +24,7 @@ def make_tiny_models(out: Path, vocab_size: int = 512) -> Path:
 
     from assistant.evaluation import update_report
     from training.artifacts import card_data
-    from training.tokenizer import train_tokenizer
+    from training.bpe import train_tokenizer
 
     texts = [p.read_text(encoding="utf-8") for p in sorted(COURSE.rglob("*.md"))]
     tok = train_tokenizer(texts, vocab_size)

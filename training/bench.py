@@ -17,12 +17,14 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments
 
 from . import loop
+from .bpe import course_tokenizer
 from .config import DEFAULT_OUT, load_config
+from .corpus import load_corpus
 from .lm import build_data, lm_loss, new_model
-from .tokenizer import run as train_tokenizer_stage
+from .runtime import Runtime, setup_runtime
 
 
 class _Blocks(torch.utils.data.Dataset):
@@ -36,7 +38,7 @@ class _Blocks(torch.utils.data.Dataset):
         return {"input_ids": self.blocks[i], "labels": self.blocks[i]}
 
 
-def ours(cfg, rt: loop.Runtime, data, tokenizer, steps: int, work: Path) -> float:
+def ours(cfg, rt: Runtime, data, tokenizer, steps: int, work: Path) -> float:
     model = new_model(cfg, tokenizer)
     optim = cfg.pretrain.optim.__class__(**{**cfg.pretrain.optim.__dict__, "steps": steps, "eval_every": steps * 10,
                                             "save_every": steps * 10, "log_every": steps * 10,
@@ -47,7 +49,7 @@ def ours(cfg, rt: loop.Runtime, data, tokenizer, steps: int, work: Path) -> floa
     return time.perf_counter() - t0
 
 
-def trainer(cfg, rt: loop.Runtime, data, tokenizer, steps: int, work: Path) -> float:
+def trainer(cfg, rt: Runtime, data, tokenizer, steps: int, work: Path) -> float:
     model = new_model(cfg, tokenizer)
     o = cfg.pretrain.optim
     cuda = rt.device.type == "cuda"
@@ -76,10 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(profile=args.profile, overrides=args.overrides)
-    rt = loop.setup_runtime(cfg.runtime)  # both loops run in the device and precision it resolves to
+    rt = setup_runtime(cfg.runtime)  # both loops run in the device and precision it resolves to
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        tokenizer = AutoTokenizer.from_pretrained(train_tokenizer_stage(cfg, tmp))
+        tokenizer = course_tokenizer(cfg, load_corpus(cfg.corpus.docs))
         data = build_data(cfg, tokenizer)
         tokens = args.steps * cfg.pretrain.optim.batch_size * cfg.pretrain.optim.grad_accum * cfg.pretrain.block_size
         ours(cfg, rt, data, tokenizer, 3, tmp / "warm")  # warm-up: allocator, kernels, threads

@@ -13,9 +13,10 @@ import logging
 import sys
 
 from .artifacts import MissingArtifact
+from .checkpoint import CheckpointMismatch
 from .config import DEFAULT_OUT, ConfigError
 from .corpus import CorpusError
-from .loop import CheckpointMismatch, TrainingDiverged
+from .loop import TrainingDiverged
 
 
 def stage_parser(stage: str, doc: str | None) -> argparse.ArgumentParser:

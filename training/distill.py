@@ -25,9 +25,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from . import loop
 from .artifacts import publish, require, work_dir, write_variant
+from .batching import BatchPlan
 from .cli import cli, stage_parser
 from .config import PipelineConfig, load_config, save_resolved
 from .kd import collate_with_teacher, kd_loss, layer_map, make_student, teacher_answers, teacher_logits
+from .runtime import setup_runtime
 from .sft import answer_logits, answer_loss, encode_example, load_examples
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
-    rt = loop.setup_runtime(cfg.runtime)
+    rt = setup_runtime(cfg.runtime)
     dc = cfg.distill
     tuned_dir = require(out / "tuned", "python -m training.instruct")
     tokenizer = AutoTokenizer.from_pretrained(tuned_dir)
@@ -83,7 +85,7 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
         return {"eval_loss": round(loss, 5), "eval_ppl": round(math.exp(min(loss, 50)), 3)}
 
     # Only the rows the batch plan will read get the teacher's logits (60 steps x 4 read 240 of SmolLM2's 666).
-    plan = loop.BatchPlan(len(train_rows), dc.optim.batch_size, dc.optim.grad_accum, rt.world, dc.optim.seed)
+    plan = BatchPlan(len(train_rows), dc.optim.batch_size, dc.optim.grad_accum, rt.world, dc.optim.seed)
     used = sorted(plan.used(dc.optim.steps))
     with rt.autocast():
         soft = teacher_logits(teacher, [train_rows[i] for i in used], pad, rt.device, top_k=dc.top_k,

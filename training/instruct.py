@@ -26,6 +26,7 @@ from .config import PipelineConfig, load_config, save_resolved
 from .corpus import corpus_chunks, load_corpus
 from .data import Example, extract_pairs, make_examples, split_pairs
 from .retrieval import index_fingerprint, open_index, retrieve_chunks
+from .runtime import setup_runtime
 from .sft import answer_loss, collate, encode_example, load_examples, sft_loss
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def trainable_share(model) -> tuple[int, int]:
 
 
 def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
-    rt = loop.setup_runtime(cfg.runtime)
+    rt = setup_runtime(cfg.runtime)
     base_dir = require(out / "base", "python -m training.pretrain")
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     train_ex, held_ex = build_dataset(cfg, out) if rt.is_main or not (out / "data").exists() else (None, None)

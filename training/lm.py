@@ -11,9 +11,9 @@ import torch
 from transformers import LlamaForCausalLM
 
 from . import loop
+from .bpe import document_separator
 from .config import PipelineConfig
 from .corpus import CorpusError, load_corpus, split_documents
-from .tokenizer import document_separator
 
 
 def pack(texts: list[str], tokenizer, block_size: int, stride: int) -> torch.Tensor:

@@ -24,6 +24,7 @@ from .artifacts import load_gguf, publish, require, smollm2_gguf, work_dir, writ
 from .cli import cli, stage_parser
 from .config import PipelineConfig, load_config, save_resolved
 from .lm import build_data, flops_per_token, heldout_loss, lm_loss, new_model
+from .runtime import setup_runtime
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def load_init(init_from: str):
 
 def run(cfg: PipelineConfig, out: Path, resume: bool = False, init_from: str | None = None) -> Path:
     init_from = init_from or cfg.pretrain.init_from
-    rt = loop.setup_runtime(cfg.runtime)
+    rt = setup_runtime(cfg.runtime)
     if init_from:
         model, tokenizer = load_init(init_from)
     else:
