@@ -5,20 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from index.jsonl import iter_jsonl
+
 
 def read_metrics(path: Path) -> list[dict]:
-    """JSON lines; unreadable lines are skipped (a run killed mid-write leaves half a line)."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    """A stage's metrics log; half-written lines (a run killed mid-write) are skipped."""
+    return [row for _, row in iter_jsonl(path, skip_broken=True)] if path.is_file() else []
 
 
 def curves(rows: list[dict], keys: tuple[str, ...]) -> dict[str, list[tuple[float, float]]]:

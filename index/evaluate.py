@@ -11,10 +11,10 @@ chunk is a hit when its text contains one of the evidence strings (whitespace-no
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .jsonl import iter_jsonl
 from .store import HybridIndex
 
 
@@ -50,16 +50,17 @@ def load_qa(path: str | Path) -> list[QAItem]:
     if not path.is_file():
         raise FileNotFoundError(f"question file not found: {path}")
     items = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for lineno, row in iter_jsonl(path):
         try:
-            row = json.loads(line)
             question, evidence = row["question"], row["evidence"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{lineno}: expected {{\"question\": ..., \"evidence\": [...]}} ({exc})") from exc
+        except KeyError as exc:
+            raise ValueError(f"{path}:{lineno}: expected {{\"question\": ..., \"evidence\": [...]}} "
+                             f"(missing {exc})") from exc
         if isinstance(evidence, str):
             evidence = [evidence]
+        if not isinstance(question, str) or not isinstance(evidence, list) \
+                or not all(isinstance(e, str) for e in evidence):
+            raise ValueError(f"{path}:{lineno}: \"question\" must be a string and \"evidence\" a list of strings")
         if not question.strip() or not evidence:
             raise ValueError(f"{path}:{lineno}: empty question or evidence")
         items.append(QAItem(question, [_norm(e) for e in evidence]))

@@ -107,3 +107,26 @@ def test_question_file_keys_are_checked(tmp_path):
     for name in ("qa_course.jsonl", "qa_course_docs.jsonl"):  # the dev sets: every question has its keys
         rows = read_qa(DATA / name)
         assert all(r["keys"] for r in rows)
+
+
+def test_jsonl_files_are_read_one_way(tmp_path):
+    """Question sets and instruction data refuse a broken line by file and line; a metrics log killed
+    mid-write keeps its whole lines."""
+    from assistant.model_info import read_metrics
+    from index.evaluate import load_qa
+    from training.metrics import read_qa
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"question": "¿Qué es BPE?", "answer": "Un tokenizador.", "evidence": ["bpe"]}\n\n'
+                      '{"question": "¿Y LoRA?", "ans\n', encoding="utf-8")
+    for read in (read_qa, load_qa):
+        with pytest.raises(ValueError, match=r"broken\.jsonl:3: not JSON"):
+            read(broken)
+    not_object = tmp_path / "list.jsonl"
+    not_object.write_text('["¿Qué es BPE?"]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"list\.jsonl:1: expected a JSON object, got list"):
+        load_qa(not_object)
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 1, "loss": 2.5}\n[1]\n{"step": 2, "lo', encoding="utf-8")
+    assert read_metrics(log) == [{"step": 1, "loss": 2.5}]
+    assert read_metrics(tmp_path / "absent.jsonl") == []

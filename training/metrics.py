@@ -5,7 +5,6 @@ reader of the question files they are computed on."""
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from collections import Counter
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from rouge_score import rouge_scorer
 
+from index.jsonl import iter_jsonl
 from index.lexical import fold_accents
 
 from .prompts import split_reasoning
@@ -141,22 +141,15 @@ def read_qa(path: str | Path, limit: int | None = None) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"question file not found: {path}")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{i}: not JSON ({exc})") from exc
-            if not isinstance(row, dict) or "question" not in row or "answer" not in row:
-                raise ValueError(f"{path}:{i}: each line needs \"question\" and \"answer\"")
-            keys = row.get("keys", [])
-            if not (isinstance(keys, list) and all(isinstance(g, list) and g and all(isinstance(a, str) and a.strip()
-                                                                                   for a in g) for g in keys)):
-                raise ValueError(f"{path}:{i}: \"keys\" must be a list of non-empty lists of strings, "
-                                 f"e.g. [[\"teacher forcing\"], [\"1997\", \"noventa\"]]")
-            rows.append(row)
+    for i, row in iter_jsonl(path):
+        if "question" not in row or "answer" not in row:
+            raise ValueError(f"{path}:{i}: each line needs \"question\" and \"answer\"")
+        keys = row.get("keys", [])
+        if not (isinstance(keys, list) and all(isinstance(g, list) and g and all(isinstance(a, str) and a.strip()
+                                                                               for a in g) for g in keys)):
+            raise ValueError(f"{path}:{i}: \"keys\" must be a list of non-empty lists of strings, "
+                             f"e.g. [[\"teacher forcing\"], [\"1997\", \"noventa\"]]")
+        rows.append(row)
     if not rows:
         raise ValueError(f"{path}: no questions")
     return rows[:limit] if limit else rows

@@ -5,11 +5,12 @@ loss, and the losses. Change SFT masking here and every stage that trains or sco
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from index.jsonl import iter_jsonl
 
 from . import loop
 from .data import Example
@@ -87,4 +88,5 @@ def answer_loss(model, rows: list[dict], pad_id: int, device, batch_size: int = 
 
 
 def load_examples(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    """The instruction examples the instruct stage wrote (one per line)."""
+    return [row for _, row in iter_jsonl(path)]
