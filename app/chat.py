@@ -44,7 +44,7 @@ def model_label(eng: Engine, variant: str | None) -> str:
     """Which model wrote an answer, so the history stays clear after switching variants."""
     if variant is None:
         return "Sin modelo: respuesta extractiva (frases de los pasajes recuperados)"
-    return f"Modelo: {eng.registry.info(variant).label}"
+    return f"Modelo: {eng.registry.spec(variant).label}"
 
 
 def respond(eng: Engine, c: Controls, question: str):

@@ -42,7 +42,7 @@ def run(eng: Engine, c: Controls, question: str) -> None:
 
 
 def label(eng: Engine, name: str) -> str:
-    return eng.registry.info(name).label if name in eng.variants else name
+    return eng.registry.spec(name).label if name in eng.variants else name
 
 
 def show(eng: Engine, answers: dict, passages) -> None:

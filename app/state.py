@@ -83,7 +83,7 @@ def sidebar(eng: Engine) -> Controls:
         if names:
             default = names.index(eng.default_variant())
             variant = st.selectbox("Modelo (Chat)", names, index=default, key="variant",
-                                   format_func=lambda n: eng.registry.info(n).label)
+                                   format_func=lambda n: eng.registry.spec(n).label)
         else:
             variant = None
             st.caption("Sin modelos: respuestas extractivas (los pasajes recuperados).")

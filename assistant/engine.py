@@ -129,7 +129,7 @@ class AnswerStream:
         self.answer = assemble_answer(self.variant, raw, prompt.passages, self.cot, gen.result.stats,
                                       gen.result.steps, notices)
         self.answer.context = context_note(p.question.text, len(p.passages), prompt.passages,
-                                           model.info.max_passage_chars)
+                                           model.spec.max_passage_chars)
 
     def run(self) -> Answer:
         for _ in self:

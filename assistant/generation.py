@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import TextIteratorStreamer
 
-from .registry import ModelVariant
+from .registry import LoadedVariant
 from .settings import DecodingSettings
 
 TOP_ALTERNATIVES = 5
@@ -114,7 +114,7 @@ class StopFilter:
 class StreamedGeneration:
     """Iterate for text pieces; afterwards `.result` holds the text, stats and token probabilities."""
 
-    def __init__(self, variant: ModelVariant, input_ids: list[int], settings: DecodingSettings,
+    def __init__(self, variant: LoadedVariant, input_ids: list[int], settings: DecodingSettings,
                  max_new_tokens: int | None = None, stop_strings: tuple[str, ...] = ()) -> None:
         self.variant = variant
         self.input_ids = input_ids

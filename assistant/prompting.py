@@ -19,7 +19,7 @@ from training.prompts import (
     passage_label,
 )
 
-from .registry import ModelVariant, VariantInfo
+from .registry import LoadedVariant, VariantSpec
 from .retrieval import Passage
 
 MIN_PROMPT_TOKENS = 64
@@ -52,31 +52,31 @@ def prompt_passages(passages: Sequence[Passage]) -> list[PromptPassage]:
     return [PromptPassage(p.number, p.text, passage_label(p.source, p.heading_path, p.location)) for p in passages]
 
 
-def render_text(info: VariantInfo, tokenizer, question: str, passages: Sequence[Passage], cot: bool) -> str:
+def render_text(spec: VariantSpec, tokenizer, question: str, passages: Sequence[Passage], cot: bool) -> str:
     shown = prompt_passages(passages)
-    if info.prompt_style == "few-shot":
-        return few_shot_prompt(question, shown, cot, info.max_passage_chars)
-    messages = chat_messages(question, shown, cot, info.max_passage_chars)
+    if spec.prompt_style == "few-shot":
+        return few_shot_prompt(question, shown, cot, spec.max_passage_chars)
+    messages = chat_messages(question, shown, cot, spec.max_passage_chars)
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + answer_prefix(cot)
 
 
-def encode_prompt(info: VariantInfo, tokenizer, text: str) -> list[int]:
+def encode_prompt(spec: VariantSpec, tokenizer, text: str) -> list[int]:
     # A chat template already writes its special tokens; a few-shot prompt gets the tokenizer's own (BOS).
-    ids = tokenizer(text, add_special_tokens=info.prompt_style == "few-shot")["input_ids"]
+    ids = tokenizer(text, add_special_tokens=spec.prompt_style == "few-shot")["input_ids"]
     return list(ids)
 
 
-def build_prompt(variant: ModelVariant, question: str, passages: Sequence[Passage], cot: bool,
+def build_prompt(variant: LoadedVariant, question: str, passages: Sequence[Passage], cot: bool,
                  max_new_tokens: int) -> RenderedPrompt:
-    info, tok = variant.info, variant.tokenizer
+    spec, tok = variant.spec, variant.tokenizer
     context = variant.context_length
     max_new = min(max_new_tokens, max(1, context - MIN_PROMPT_TOKENS))
     budget = context - max_new
-    kept = list(passages[: info.num_passages])
+    kept = list(passages[: spec.num_passages])
     asked = question
     while True:
-        text = render_text(info, tok, asked, kept, cot)
-        ids = encode_prompt(info, tok, text)
+        text = render_text(spec, tok, asked, kept, cot)
+        ids = encode_prompt(spec, tok, text)
         if len(ids) <= budget or not kept:
             break
         if len(kept) > 1:
@@ -85,7 +85,7 @@ def build_prompt(variant: ModelVariant, question: str, passages: Sequence[Passag
         # Even one passage does not fit beside the question: shorten the question (keeping its end,
         # where the asking usually is) rather than answer from no passage at all.
         over = len(ids) - budget
-        keep_chars = int(len(asked) * max(0.0, 1 - (over + 8) / max(1, len(encode_prompt(info, tok, asked)))))
+        keep_chars = int(len(asked) * max(0.0, 1 - (over + 8) / max(1, len(encode_prompt(spec, tok, asked)))))
         if keep_chars < 40:
             kept.pop()
             asked = question
@@ -94,7 +94,7 @@ def build_prompt(variant: ModelVariant, question: str, passages: Sequence[Passag
     truncated = len(ids) > budget
     if truncated:
         ids = ids[-budget:]  # keep the end: the question and the start of the answer
-    stops = (FEW_SHOT_STOP,) if info.prompt_style == "few-shot" else ()
-    dropped = min(len(passages), info.num_passages) - len(kept)
+    stops = (FEW_SHOT_STOP,) if spec.prompt_style == "few-shot" else ()
+    dropped = min(len(passages), spec.num_passages) - len(kept)
     return RenderedPrompt(ids, text, kept, dropped, max_new, stops, truncated, question_chars=len(asked),
                           question_cut=len(asked) < len(question), prefix=answer_prefix(cot))

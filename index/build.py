@@ -160,6 +160,8 @@ def build_index(docs_dir: str | Path, out_dir: str | Path, config: IndexConfig |
     in `out_dir`. `on_file(done, total, source)` is called before each file is read (a UI's progress
     bar); `progress` draws a terminal bar."""
     config = config or IndexConfig()
+    config.validate()  # a config built in code is checked here, as build_config checks one read from YAML
+    config.chunker.validate("chunker.")
     docs_dir, out_dir = Path(docs_dir), Path(out_dir)
     uploads_dir = Path(uploads_dir) if uploads_dir is not None else None
     if not docs_dir.is_dir():

@@ -26,6 +26,12 @@ class ConfigError(ValueError):
     """A configuration value a user wrote is wrong; the message names it."""
 
 
+def check(cond: bool, message: str) -> None:
+    """A config dataclass's `validate(prefix)` states its rules with this."""
+    if not cond:
+        raise ConfigError(message)
+
+
 def read_yaml_mapping(path: Path, error: type[Exception] = ConfigError) -> dict:
     """A YAML file's top-level mapping; `error` (naming the file) when it is unreadable or not a mapping."""
     try:
@@ -47,15 +53,11 @@ class ChunkerConfig:
     """Sections shorter than this merge with the next one when that one does not start at a strong
     boundary (a Markdown heading or a numbered question): slide decks have many tiny slides."""
 
-    def __post_init__(self) -> None:
-        if self.max_chars < 100:
-            raise ConfigError(f"chunker.max_chars={self.max_chars}: must be at least 100")
-        if not 0 <= self.overlap_chars < self.max_chars // 2:
-            raise ConfigError(
-                f"chunker.overlap_chars={self.overlap_chars}: must be >= 0 and < max_chars/2 ({self.max_chars // 2})"
-            )
-        if not 0 <= self.min_chars <= self.max_chars:
-            raise ConfigError(f"chunker.min_chars={self.min_chars}: must be between 0 and max_chars")
+    def validate(self, prefix: str = "") -> None:
+        check(self.max_chars >= 100, f"{prefix}max_chars={self.max_chars}: must be at least 100")
+        check(0 <= self.overlap_chars < self.max_chars // 2,
+              f"{prefix}overlap_chars={self.overlap_chars}: must be >= 0 and < max_chars/2 ({self.max_chars // 2})")
+        check(0 <= self.min_chars <= self.max_chars, f"{prefix}min_chars={self.min_chars}: must be between 0 and max_chars")
 
 
 @dataclass
@@ -94,27 +96,19 @@ class IndexConfig:
     """Files larger than this are skipped with a warning."""
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
 
-    def __post_init__(self) -> None:
-        if isinstance(self.chunker, dict):
-            self.chunker = build_config(ChunkerConfig, self.chunker, "chunker.")
-        if self.index_type not in ("flat", "hnsw"):
-            raise ConfigError(f"index_type={self.index_type!r}: choose 'flat' or 'hnsw'")
-        if self.fusion not in ("rrf", "weighted"):
-            raise ConfigError(f"fusion={self.fusion!r}: choose 'rrf' or 'weighted'")
+    def validate(self, prefix: str = "") -> None:
+        check(self.index_type in ("flat", "hnsw"), f"{prefix}index_type={self.index_type!r}: choose 'flat' or 'hnsw'")
+        check(self.fusion in ("rrf", "weighted"), f"{prefix}fusion={self.fusion!r}: choose 'rrf' or 'weighted'")
         for name in ("stem_weight", "char_weight", "dense_weight"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{name}={getattr(self, name)}: must be between 0 and 1")
-        if self.stem_weight + self.char_weight + self.dense_weight == 0:
-            raise ConfigError("stem_weight, char_weight and dense_weight are all 0: nothing to rank by")
-        if self.rrf_k < 1:
-            raise ConfigError(f"rrf_k={self.rrf_k}: must be >= 1")
+            check(0.0 <= getattr(self, name) <= 1.0, f"{prefix}{name}={getattr(self, name)}: must be between 0 and 1")
+        check(self.stem_weight + self.char_weight + self.dense_weight > 0,
+              f"{prefix}stem_weight, char_weight and dense_weight are all 0: nothing to rank by")
+        check(self.rrf_k >= 1, f"{prefix}rrf_k={self.rrf_k}: must be >= 1")
         for name in ("embed_batch_size", "candidates", "hnsw_m", "hnsw_ef_search"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)}: must be >= 1")
-        if self.min_relevance is not None and not -1.0 <= self.min_relevance <= 1.0:
-            raise ConfigError(f"min_relevance={self.min_relevance}: a cosine, between -1 and 1")
-        if self.max_file_mb <= 0:
-            raise ConfigError(f"max_file_mb={self.max_file_mb}: must be > 0")
+            check(getattr(self, name) >= 1, f"{prefix}{name}={getattr(self, name)}: must be >= 1")
+        check(self.min_relevance is None or -1.0 <= self.min_relevance <= 1.0,
+              f"{prefix}min_relevance={self.min_relevance}: a cosine, between -1 and 1")
+        check(self.max_file_mb > 0, f"{prefix}max_file_mb={self.max_file_mb}: must be > 0")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -156,7 +150,9 @@ class IndexConfig:
 def build_config(cls, data, prefix: str = ""):
     """A dataclass from a mapping (parsed YAML, overrides), recursively: unknown keys and values of the
     wrong type are a ConfigError naming the key (`pretrain.optim.lr='x': expected a number`), never a
-    bare TypeError. The project's one way to read a typed configuration (index and training)."""
+    bare TypeError. Every node that has `validate(prefix)` is then checked, innermost first, with its key
+    path as the prefix. The project's one way to read a typed configuration (index and training); code that
+    builds a config itself calls its `validate()` where it takes it in (`build_index` does)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
@@ -172,7 +168,10 @@ def build_config(cls, data, prefix: str = ""):
             kwargs[name] = build_config(hint, value, f"{prefix}{name}.")
         else:
             kwargs[name] = _coerce(hint, value, f"{prefix}{name}")
-    return cls(**kwargs)
+    config = cls(**kwargs)
+    if hasattr(config, "validate"):
+        config.validate(prefix)
+    return config
 
 
 def _coerce(hint, value, name: str):

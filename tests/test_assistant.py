@@ -5,7 +5,7 @@ import pytest
 from assistant.answer import assemble_answer, extractive_answer, highlight, lead_answer, resolve_citations
 from assistant.engine import MAX_QUESTION_CHARS, guard_question, looks_spanish
 from assistant.generation import StopFilter
-from assistant.registry import FORMAT, ModelLoadError, read_variant_info
+from assistant.registry import FORMAT, ModelLoadError, read_variant_spec
 from assistant.retrieval import Passage
 from assistant.settings import DecodingSettings, SettingsError
 from training.prompts import FEW_SHOT_STOP, PromptPassage, few_shot_prompt
@@ -185,19 +185,19 @@ def test_non_spanish_question_is_answered_with_a_notice():
 
 def test_directory_without_config_is_an_older_format(tmp_path):
     with pytest.raises(ModelLoadError, match="make models"):
-        read_variant_info("tuned", tmp_path)
+        read_variant_spec("tuned", tmp_path)
 
 
 def test_newer_assistant_json_format_is_refused(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "assistant.json").write_text(f'{{"format": {FORMAT + 1}}}')
     with pytest.raises(ModelLoadError, match="formato"):
-        read_variant_info("tuned", tmp_path)
+        read_variant_spec("tuned", tmp_path)
 
 
 def test_missing_assistant_json_means_chat_defaults(tmp_path):
     (tmp_path / "config.json").write_text("{}")
-    info = read_variant_info("tuned", tmp_path)
+    info = read_variant_spec("tuned", tmp_path)
     assert (info.prompt_style, info.max_passage_chars, info.num_passages, info.context_length) == ("chat", 600, 5, None)
 
 

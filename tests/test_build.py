@@ -165,7 +165,10 @@ def test_config_rejects_unknown_keys_and_impossible_values(tmp_path):
     with pytest.raises(ConfigError, match="chunker.overlap_chars"):
         IndexConfig.from_dict({"chunker": {"max_chars": 400, "overlap_chars": 300}})
     with pytest.raises(ConfigError, match="index_type"):
-        IndexConfig(index_type="ivf-magic")
+        IndexConfig.from_dict({"index_type": "ivf-magic"})
+    with pytest.raises(ConfigError, match="chunker.max_chars=50"):  # built in code: checked where it is used
+        build_index(tmp_path, tmp_path / "out", IndexConfig(chunker=ChunkerConfig(max_chars=50)), progress=False)
+    assert not (tmp_path / "out").exists()
     # a value of the wrong type names its key (it reached the user as a bare TypeError)
     with pytest.raises(ConfigError, match="embed_batch_size='64': expected an integer"):
         IndexConfig.from_dict({"embed_batch_size": "64"})

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -48,6 +47,19 @@ def _copy_tokenizer(src, dst):
     shutil.copytree(src / "tokenizer", dst / "tokenizer")
 
 
+KILL_AFTER_STEP_10 = """
+import os, signal, sys
+from training import checkpoint, pretrain
+write = checkpoint.MetricsLog.write
+def write_then_die(self, record):
+    write(self, record)
+    if record["step"] == 10:
+        os.kill(os.getpid(), signal.SIGKILL)
+checkpoint.MetricsLog.write = write_then_die
+sys.exit(pretrain.main(sys.argv[1:]))
+"""
+
+
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tokenizer_dir, tmp_path):
     steps = ["pretrain.optim.steps=24", "pretrain.optim.save_every=4", "pretrain.optim.eval_every=100"]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
@@ -55,19 +67,15 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tokenizer_dir, tmp_pat
         _copy_tokenizer(tokenizer_dir, d)
     run_module("training.pretrain", "--profile", "tiny", "--out", str(straight), *steps)
 
-    proc = subprocess.Popen([sys.executable, "-m", "training.pretrain", "--profile", "tiny", "--out", str(killed),
-                             *steps, "pretrain.optim.log_every=1"], cwd=ROOT, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The child SIGKILLs itself right after logging step 10, two steps past its last checkpoint (step 8):
+    # killed mid-run at the same point on any machine, with no polling race.
+    killed_run = subprocess.run([sys.executable, "-c", KILL_AFTER_STEP_10, "--profile", "tiny", "--out", str(killed),
+                                 *steps, "pretrain.optim.log_every=1"], cwd=ROOT, env=ENV, capture_output=True,
+                                text=True, timeout=600)
+    assert killed_run.returncode == -signal.SIGKILL, killed_run.stderr[-2000:]
     ckpt = killed / ".work" / "pretrain" / "checkpoint.pt"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if ckpt.exists() and torch.load(ckpt, weights_only=False)["step"] >= 8:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    step = torch.load(ckpt, weights_only=False)["step"]
-    assert 8 <= step < 24, "the run should have been killed mid-way"
+    assert torch.load(ckpt, weights_only=False)["step"] == 8
+    assert len(losses(killed / ".work" / "pretrain" / "metrics.jsonl")) == 10  # steps 9-10 logged, then lost
     assert not (killed / "base").exists()
 
     run_module("training.pretrain", "--profile", "tiny", "--out", str(killed), "--resume", *steps)

@@ -15,18 +15,13 @@ from pathlib import Path
 
 import yaml
 
-from index.config import ConfigError, build_config, read_yaml_mapping
+from index.config import ConfigError, build_config, check, read_yaml_mapping
 
 __all__ = ["ConfigError", "PipelineConfig", "load_config", "save_resolved"]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_OUT = Path("artifacts/models")
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-def _check(cond: bool, message: str) -> None:
-    if not cond:
-        raise ConfigError(message)
 
 
 @dataclass
@@ -42,14 +37,14 @@ class ModelConfig:
     rope_theta: float = 10000.0
     tie_embeddings: bool = True
 
-    def validate(self, prefix: str) -> None:
+    def validate(self, prefix: str = "") -> None:
         for name in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads", "max_position"):
-            _check(getattr(self, name) >= 1, f"{prefix}{name}={getattr(self, name)}: must be >= 1")
-        _check(self.hidden_size % self.num_heads == 0,
+            check(getattr(self, name) >= 1, f"{prefix}{name}={getattr(self, name)}: must be >= 1")
+        check(self.hidden_size % self.num_heads == 0,
                f"{prefix}num_heads={self.num_heads} does not divide {prefix}hidden_size={self.hidden_size}")
-        _check(self.num_heads % self.num_kv_heads == 0,
+        check(self.num_heads % self.num_kv_heads == 0,
                f"{prefix}num_kv_heads={self.num_kv_heads} does not divide {prefix}num_heads={self.num_heads}")
-        _check((self.hidden_size // self.num_heads) % 2 == 0,
+        check((self.hidden_size // self.num_heads) % 2 == 0,
                f"{prefix}hidden_size/num_heads={self.hidden_size // self.num_heads}: RoPE needs an even head size")
 
     def to_hf(self, vocab_size: int, tokenizer=None):
@@ -85,15 +80,15 @@ class OptimConfig:
     log_every: int = 10
     seed: int = 0
 
-    def validate(self, prefix: str) -> None:
+    def validate(self, prefix: str = "") -> None:
         for name in ("steps", "batch_size", "grad_accum", "eval_every", "save_every", "log_every"):
-            _check(getattr(self, name) >= 1, f"{prefix}{name}={getattr(self, name)}: must be >= 1")
-        _check(self.lr > 0, f"{prefix}lr={self.lr}: must be > 0")
-        _check(0 <= self.min_lr_ratio <= 1, f"{prefix}min_lr_ratio={self.min_lr_ratio}: must be in [0, 1]")
-        _check(0 <= self.warmup_steps < self.steps or self.steps == 1,
+            check(getattr(self, name) >= 1, f"{prefix}{name}={getattr(self, name)}: must be >= 1")
+        check(self.lr > 0, f"{prefix}lr={self.lr}: must be > 0")
+        check(0 <= self.min_lr_ratio <= 1, f"{prefix}min_lr_ratio={self.min_lr_ratio}: must be in [0, 1]")
+        check(0 <= self.warmup_steps < self.steps or self.steps == 1,
                f"{prefix}warmup_steps={self.warmup_steps}: must be >= 0 and < steps ({self.steps})")
-        _check(self.grad_clip >= 0, f"{prefix}grad_clip={self.grad_clip}: must be >= 0 (0 turns it off)")
-        _check(0 < self.beta2 < 1, f"{prefix}beta2={self.beta2}: must be in (0, 1)")
+        check(self.grad_clip >= 0, f"{prefix}grad_clip={self.grad_clip}: must be >= 0 (0 turns it off)")
+        check(0 < self.beta2 < 1, f"{prefix}beta2={self.beta2}: must be in (0, 1)")
 
 
 @dataclass
@@ -109,11 +104,11 @@ class RuntimeConfig:
     threads: int = 0
     """torch CPU threads; 0 leaves PyTorch's default."""
 
-    def validate(self, prefix: str) -> None:
-        _check(self.device in ("auto", "cpu", "cuda"), f"{prefix}device={self.device!r}: choose auto, cpu or cuda")
-        _check(self.dtype in ("auto", "float32", "bfloat16"),
+    def validate(self, prefix: str = "") -> None:
+        check(self.device in ("auto", "cpu", "cuda"), f"{prefix}device={self.device!r}: choose auto, cpu or cuda")
+        check(self.dtype in ("auto", "float32", "bfloat16"),
                f"{prefix}dtype={self.dtype!r}: choose auto, float32 or bfloat16")
-        _check(self.threads >= 0, f"{prefix}threads={self.threads}: must be >= 0")
+        check(self.threads >= 0, f"{prefix}threads={self.threads}: must be >= 0")
 
 
 @dataclass
@@ -123,8 +118,8 @@ class CorpusConfig:
     """Share of every document's paragraphs kept out of pretraining to measure perplexity."""
     seed: int = 0
 
-    def validate(self, prefix: str) -> None:
-        _check(0 < self.held_out < 0.5, f"{prefix}held_out={self.held_out}: must be in (0, 0.5)")
+    def validate(self, prefix: str = "") -> None:
+        check(0 < self.held_out < 0.5, f"{prefix}held_out={self.held_out}: must be in (0, 0.5)")
 
 
 @dataclass
@@ -132,9 +127,9 @@ class TokenizerConfig:
     vocab_size: int = 4096
     min_frequency: int = 2
 
-    def validate(self, prefix: str) -> None:
-        _check(self.vocab_size >= 300, f"{prefix}vocab_size={self.vocab_size}: must be >= 300 (256 bytes + merges)")
-        _check(self.min_frequency >= 1, f"{prefix}min_frequency={self.min_frequency}: must be >= 1")
+    def validate(self, prefix: str = "") -> None:
+        check(self.vocab_size >= 300, f"{prefix}vocab_size={self.vocab_size}: must be >= 300 (256 bytes + merges)")
+        check(self.min_frequency >= 1, f"{prefix}min_frequency={self.min_frequency}: must be >= 1")
 
 
 @dataclass
@@ -149,10 +144,10 @@ class PretrainConfig:
     init_from: str | None = None
     """Continue pretraining from a checkpoint directory or a GGUF file (then with its own tokenizer)."""
 
-    def validate(self, prefix: str) -> None:
-        _check(self.block_size >= 8, f"{prefix}block_size={self.block_size}: must be >= 8")
-        _check(0 <= self.copy_share < 1, f"{prefix}copy_share={self.copy_share}: must be in [0, 1)")
-        _check(self.block_size <= self.model.max_position,
+    def validate(self, prefix: str = "") -> None:
+        check(self.block_size >= 8, f"{prefix}block_size={self.block_size}: must be >= 8")
+        check(0 <= self.copy_share < 1, f"{prefix}copy_share={self.copy_share}: must be in [0, 1)")
+        check(self.block_size <= self.model.max_position,
                f"{prefix}block_size={self.block_size} exceeds {prefix}model.max_position={self.model.max_position}")
 
 
@@ -179,17 +174,17 @@ class InstructConfig:
     """Share of training questions that also get a chain-of-thought example."""
     seed: int = 0
 
-    def validate(self, prefix: str) -> None:
-        _check(self.answer_chars >= 40, f"{prefix}answer_chars={self.answer_chars}: must be >= 40")
-        _check(self.variants >= 1, f"{prefix}variants={self.variants}: must be >= 1")
-        _check(0 <= self.cot_share <= 1, f"{prefix}cot_share={self.cot_share}: must be in [0, 1]")
-        _check(self.lora_r >= 1, f"{prefix}lora_r={self.lora_r}: must be >= 1")
-        _check(self.lora_layers >= 0, f"{prefix}lora_layers={self.lora_layers}: must be >= 0 (0: every layer)")
-        _check(0 <= self.lora_dropout < 1, f"{prefix}lora_dropout={self.lora_dropout}: must be in [0, 1)")
-        _check(bool(self.target_modules), f"{prefix}target_modules: must name at least one module")
-        _check(self.num_passages >= 1, f"{prefix}num_passages={self.num_passages}: must be >= 1")
-        _check(self.max_passage_chars >= 50, f"{prefix}max_passage_chars={self.max_passage_chars}: must be >= 50")
-        _check(0 < self.held_out < 0.5, f"{prefix}held_out={self.held_out}: must be in (0, 0.5)")
+    def validate(self, prefix: str = "") -> None:
+        check(self.answer_chars >= 40, f"{prefix}answer_chars={self.answer_chars}: must be >= 40")
+        check(self.variants >= 1, f"{prefix}variants={self.variants}: must be >= 1")
+        check(0 <= self.cot_share <= 1, f"{prefix}cot_share={self.cot_share}: must be in [0, 1]")
+        check(self.lora_r >= 1, f"{prefix}lora_r={self.lora_r}: must be >= 1")
+        check(self.lora_layers >= 0, f"{prefix}lora_layers={self.lora_layers}: must be >= 0 (0: every layer)")
+        check(0 <= self.lora_dropout < 1, f"{prefix}lora_dropout={self.lora_dropout}: must be in [0, 1)")
+        check(bool(self.target_modules), f"{prefix}target_modules: must name at least one module")
+        check(self.num_passages >= 1, f"{prefix}num_passages={self.num_passages}: must be >= 1")
+        check(self.max_passage_chars >= 50, f"{prefix}max_passage_chars={self.max_passage_chars}: must be >= 50")
+        check(0 < self.held_out < 0.5, f"{prefix}held_out={self.held_out}: must be in (0, 0.5)")
 
 
 @dataclass
@@ -209,13 +204,13 @@ class DistillConfig:
     sequence_kd: bool = False
     """Also train on the teacher's own greedy answers (sequence-level KD)."""
 
-    def validate(self, prefix: str) -> None:
-        _check(self.num_layers >= 1, f"{prefix}num_layers={self.num_layers}: must be >= 1")
-        _check(0 <= self.alpha <= 1, f"{prefix}alpha={self.alpha}: must be in [0, 1]")
-        _check(self.temperature > 0, f"{prefix}temperature={self.temperature}: must be > 0")
-        _check(self.layer_selection in ("spread", "block"),
+    def validate(self, prefix: str = "") -> None:
+        check(self.num_layers >= 1, f"{prefix}num_layers={self.num_layers}: must be >= 1")
+        check(0 <= self.alpha <= 1, f"{prefix}alpha={self.alpha}: must be in [0, 1]")
+        check(self.temperature > 0, f"{prefix}temperature={self.temperature}: must be > 0")
+        check(self.layer_selection in ("spread", "block"),
                f"{prefix}layer_selection={self.layer_selection!r}: choose spread or block")
-        _check(self.top_k >= 0, f"{prefix}top_k={self.top_k}: must be >= 0 (0: the full vocabulary)")
+        check(self.top_k >= 0, f"{prefix}top_k={self.top_k}: must be >= 0 (0: the full vocabulary)")
 
 
 @dataclass
@@ -223,8 +218,8 @@ class EvaluateConfig:
     index: str = "artifacts/index"
     """Index that retrieves the passages of the instruction examples, as the app would (built if missing)."""
 
-    def validate(self, prefix: str) -> None:
-        _check(bool(self.index), f"{prefix}index: must name an index folder")
+    def validate(self, prefix: str = "") -> None:
+        check(bool(self.index), f"{prefix}index: must name an index folder")
 
 
 @dataclass
@@ -238,27 +233,14 @@ class PipelineConfig:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
-    def validate(self) -> PipelineConfig:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if dataclasses.is_dataclass(value):
-                _validate_tree(value, f"{f.name}.")
+    def validate(self, prefix: str = "") -> None:
         # With init_from the teacher's depth is the checkpoint's, checked when distillation loads it.
-        _check(bool(self.pretrain.init_from) or self.distill.num_layers <= self.pretrain.model.num_layers,
-               f"distill.num_layers={self.distill.num_layers} exceeds pretrain.model.num_layers="
-               f"{self.pretrain.model.num_layers}: the student must be smaller than its teacher")
-        return self
+        check(bool(self.pretrain.init_from) or self.distill.num_layers <= self.pretrain.model.num_layers,
+              f"{prefix}distill.num_layers={self.distill.num_layers} exceeds {prefix}pretrain.model.num_layers="
+              f"{self.pretrain.model.num_layers}: the student must be smaller than its teacher")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def _validate_tree(obj, prefix: str) -> None:
-    obj.validate(prefix)
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value):
-            _validate_tree(value, f"{prefix}{f.name}.")
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -301,7 +283,7 @@ def load_config(path: str | Path | None = None, profile: str | None = None,
         extra = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
         data = _merge(data, extra)
     try:
-        return build_config(PipelineConfig, data).validate()
+        return build_config(PipelineConfig, data)
     except TypeError as exc:  # a dataclass refused a value shape
         raise ConfigError(f"config {path}: {exc}") from exc
 
