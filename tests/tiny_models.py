@@ -11,7 +11,7 @@ from pathlib import Path
 
 COURSE = Path(__file__).resolve().parents[1] / "course"
 
-VARIANTS = {
+TINY_VARIANTS = {
     "base": {"prompt_style": "few-shot", "layers": 2, "description": "Decodificador pequeño preentrenado."},
     "tuned": {"prompt_style": "chat", "layers": 2, "description": "Base + LoRA ajustado a instrucciones."},
     "distilled": {"prompt_style": "chat", "layers": 1, "description": "Estudiante destilado del tuned."},
@@ -28,7 +28,7 @@ def make_tiny_models(out: Path, vocab_size: int = 512) -> Path:
 
     texts = [p.read_text(encoding="utf-8") for p in sorted(COURSE.rglob("*.md"))]
     tok = train_tokenizer(texts, vocab_size)
-    for i, (name, spec) in enumerate(VARIANTS.items()):
+    for i, (name, spec) in enumerate(TINY_VARIANTS.items()):
         torch.manual_seed(i)
         config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
                              num_hidden_layers=spec["layers"], num_attention_heads=2, num_key_value_heads=2,
@@ -49,7 +49,7 @@ def make_tiny_models(out: Path, vocab_size: int = 512) -> Path:
         (d / "training_config.json").write_text(json.dumps({"layers": spec["layers"]}), encoding="utf-8")
         (d / "metrics.jsonl").write_text(_metrics(), encoding="utf-8")
     report = {"variants": {n: {"perplexity": 500.0 - 10 * i, "copy_accuracy": 0.1 * i, "parameters": 1000 * (i + 1)}
-                           for i, n in enumerate(VARIANTS)}, "machine": "test"}
+                           for i, n in enumerate(TINY_VARIANTS)}, "machine": "test"}
     (out / "report.json").write_text(json.dumps(report), encoding="utf-8")
     update_report(out / "report.json", "course", _answer_scores(), {"questions": 3})  # as assistant evaluate does
     return out
