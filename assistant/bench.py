@@ -4,6 +4,7 @@
 - time to first token of tuned and distilled (median over the questions)
 - one Compare round: the same question through every variant
 - distilled vs tuned decoding speed, alternating the two on the same prompts so machine load hits both
+- the decode-threads policy (`AppConfig.decode_threads`) against every core, alternated the same way
 - the served app from a real browser (`app_bench`): idle CPU with a page open, and the Chat's tokens/s
   against the same answer generated here
 """
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import AppConfig
 from .engine import Engine
+from .generation import ALL_THREADS
 from .registry import Registry
 from .settings import DecodingSettings
 
@@ -56,6 +58,7 @@ def run_bench(config: AppConfig, rounds: int = 3, max_new_tokens: int = 64,
                      f"índice + {len(loaded)} modelo(s): {', '.join(loaded) or 'ninguno'}")]
     rows += [BenchRow(f"load_{name}_s", m.load_seconds) for name, m in loaded.items() if hasattr(m, "load_seconds")]
     rows += _speed_rows(engine, settings, rounds)
+    rows += _thread_rows(engine, settings, rounds)
     if engine.variants:
         t = time.perf_counter()
         answers = engine.compare(QUESTIONS[0], settings)
@@ -111,6 +114,31 @@ def _speed_rows(engine: Engine, settings: DecodingSettings, rounds: int) -> list
         ratio = statistics.median(speed["distilled"]) / max(statistics.median(speed["tuned"]), 1e-9)
         rows.append(BenchRow("distilled_vs_tuned_speed", ratio, "tokens/s distilled ÷ tokens/s tuned"))
     return rows
+
+
+def _thread_rows(engine: Engine, settings: DecodingSettings, rounds: int) -> list[BenchRow]:
+    """The decode-threads policy against every core for the whole answer, alternating the two on the same
+    questions so machine load hits both."""
+    policy = engine.config.decode_threads
+    if not policy or policy >= ALL_THREADS or "tuned" not in engine.variants:
+        return []
+    every = Engine(replace(engine.config, decode_threads=0), registry=engine.registry, index=engine.index,
+                   index_error=engine.index_error)
+    runs: dict[str, list] = {"policy": [], "all": []}
+    for i in range(rounds):
+        prepared = engine.prepare(QUESTIONS[i % len(QUESTIONS)])
+        for key, eng in (("policy", engine), ("all", every)):
+            if (stats := eng.answer(prepared, "tuned", settings).stats) is not None:
+                runs[key].append(stats)
+    if not runs["policy"] or not runs["all"]:
+        return []
+    speed = {k: statistics.median(s.tokens_per_s for s in v) for k, v in runs.items()}
+    first = {k: statistics.median(s.ttft_s or 0.0 for s in v) for k, v in runs.items()}
+    label = f"{policy} hilo(s) al decodificar"
+    return [BenchRow("tokens_per_s_tuned_all_threads", speed["all"], f"{ALL_THREADS} hilos todo el tiempo"),
+            BenchRow("ttft_tuned_s_all_threads", first["all"], "(el prompt usa siempre todos los hilos)"),
+            BenchRow("decode_threads_speedup", speed["policy"] / max(speed["all"], 1e-9),
+                     f"tokens/s tuned con {label} ÷ con {ALL_THREADS} hilos, intercalados")]
 
 
 def format_bench(rows: list[BenchRow]) -> str:

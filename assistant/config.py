@@ -15,6 +15,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 FALSE = ("0", "false", "no", "off", "")
+DECODE_THREADS = 1
+"""Decoding one token at a time at batch 1 on this project's small models is faster on one thread than on
+two, and leaves the other core to the app's server (README, "Performance")."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected a whole number") from None
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,13 @@ class AppConfig:
     include_reference: bool = True
     """Offer SmolLM2-135M-Instruct, untuned, as the `reference` variant (`COURSE_REFERENCE=0` hides it:
     tests, or a machine short of memory)."""
+    decode_threads: int = DECODE_THREADS
+    """PyTorch threads for the tokens after the first (`COURSE_DECODE_THREADS`; 0: every core). The prompt's
+    forward pass always uses every core."""
+
+    def __post_init__(self) -> None:
+        if self.decode_threads < 0:
+            raise ValueError(f"COURSE_DECODE_THREADS={self.decode_threads}: must be >= 0 (0: every core)")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> AppConfig:
@@ -43,6 +63,7 @@ class AppConfig:
             docs_dir=Path(env.get("COURSE_DOCS", d.docs_dir)),
             uploads_dir=Path(env.get("COURSE_UPLOADS", d.uploads_dir)),
             include_reference=env.get("COURSE_REFERENCE", "1").strip().lower() not in FALSE,
+            decode_threads=_int(env, "COURSE_DECODE_THREADS", d.decode_threads),
         )
         given = {k: (Path(v) if k.endswith("_dir") else v) for k, v in overrides.items() if v is not None}
         return replace(config, **given)
@@ -51,7 +72,8 @@ class AppConfig:
         """The `COURSE_*` variables that make another process (a served app) read this configuration."""
         return {"COURSE_INDEX": str(self.index_dir), "COURSE_MODELS": str(self.models_dir),
                 "COURSE_DOCS": str(self.docs_dir), "COURSE_UPLOADS": str(self.uploads_dir),
-                "COURSE_REFERENCE": "1" if self.include_reference else "0"}
+                "COURSE_REFERENCE": "1" if self.include_reference else "0",
+                "COURSE_DECODE_THREADS": str(self.decode_threads)}
 
     def index_command(self) -> str:
         """The command that builds (or updates) the index this configuration reads."""

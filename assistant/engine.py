@@ -112,7 +112,7 @@ class AnswerStream:
             model = self.engine.registry.get(self.variant)
             prompt = build_prompt(model, p.question.text, p.passages, self.cot, self.settings.max_new_tokens)
             gen = StreamedGeneration(model, prompt.input_ids, self.settings, prompt.max_new_tokens,
-                                     prompt.stop_strings)
+                                     prompt.stop_strings, self.engine.config.decode_threads)
             if prompt.prefix:
                 yield prompt.prefix + " "  # written by the prompt, shown as the answer's start
             yield from gen

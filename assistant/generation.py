@@ -29,6 +29,9 @@ own), and every variant has its own lock: two sessions sampling on two variants 
 interleave their draws, and a seed would no longer reproduce an answer. A sampled generation holds
 this lock from `manual_seed` to its last draw; greedy and beam search draw nothing and skip it.
 Always taken before a variant's lock, so the two cannot deadlock."""
+ALL_THREADS = torch.get_num_threads()
+"""PyTorch's intra-op threads when the process started (one per core). The prompt's forward pass uses
+them all; decoding may use fewer (`decode_threads`)."""
 
 
 @dataclass
@@ -66,15 +69,19 @@ class GenerationResult:
 
 
 class _TimedStreamer(TextIteratorStreamer):
-    """Also records when the first generated token arrives (the text may wait for a word boundary)."""
+    """Also records when the first generated token arrives (the text may wait for a word boundary), and
+    calls `on_first_token` then, in the generating thread: the prompt's forward pass is over."""
 
-    def __init__(self, tokenizer, **kwargs) -> None:
+    def __init__(self, tokenizer, on_first_token=None, **kwargs) -> None:
         super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True, **kwargs)
         self.first_token_at: float | None = None
+        self.on_first_token = on_first_token
 
     def put(self, value) -> None:
         if not self.next_tokens_are_prompt and self.first_token_at is None:
             self.first_token_at = time.perf_counter()
+            if self.on_first_token is not None:
+                self.on_first_token()
         super().put(value)
 
 
@@ -115,8 +122,13 @@ class StreamedGeneration:
     """Iterate for text pieces; afterwards `.result` holds the text, stats and token probabilities."""
 
     def __init__(self, variant: LoadedVariant, input_ids: list[int], settings: DecodingSettings,
-                 max_new_tokens: int | None = None, stop_strings: tuple[str, ...] = ()) -> None:
+                 max_new_tokens: int | None = None, stop_strings: tuple[str, ...] = (),
+                 decode_threads: int = 0) -> None:
+        """`decode_threads`: PyTorch threads for the tokens after the first (0: all of them). The prompt's
+        forward pass always uses every core. Set in the generating thread only: with OpenMP a thread keeps
+        its own count, so concurrent answers do not change each other's."""
         self.variant = variant
+        self.decode_threads = decode_threads
         self.input_ids = input_ids
         self.settings = settings
         self.max_new_tokens = max_new_tokens or settings.max_new_tokens
@@ -128,7 +140,7 @@ class StreamedGeneration:
     def __iter__(self) -> Iterator[str]:
         tok = self.variant.tokenizer
         beam = self.settings.strategy == "beam"
-        streamer = None if beam else _TimedStreamer(tok)
+        streamer = None if beam else _TimedStreamer(tok, self._decode_phase if self.decode_threads else None)
         stop_filter = StopFilter(self.stop_strings)
         t0 = time.perf_counter()
         worker = threading.Thread(target=self._generate, args=(streamer,), daemon=True)
@@ -156,7 +168,11 @@ class StreamedGeneration:
 
     # ------------------------------------------------------------------ worker
 
+    def _decode_phase(self) -> None:
+        torch.set_num_threads(self.decode_threads)
+
     def _generate(self, streamer) -> None:
+        torch.set_num_threads(ALL_THREADS)  # the prompt's forward pass: every core
         model, tok = self.variant.model, self.variant.tokenizer
         ids = torch.tensor([self.input_ids], device=self.variant.device)
         kwargs = self.settings.generate_kwargs() | {"max_new_tokens": self.max_new_tokens}
@@ -174,6 +190,8 @@ class StreamedGeneration:
             self._error = exc
             if streamer is not None:
                 streamer.end()
+        finally:
+            torch.set_num_threads(ALL_THREADS)  # threads started later (the app's next run) begin with all
 
     # ------------------------------------------------------------------ after the last token
 

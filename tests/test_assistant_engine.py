@@ -4,10 +4,11 @@ import shutil
 import threading
 
 import pytest
+import torch
 
 from assistant.config import AppConfig
 from assistant.engine import Engine
-from assistant.generation import TOP_ALTERNATIVES, StreamedGeneration
+from assistant.generation import ALL_THREADS, TOP_ALTERNATIVES, StreamedGeneration
 from assistant.prompting import build_prompt
 from assistant.registry import Registry, shared_registry
 from assistant.retrieval import Passage
@@ -264,3 +265,37 @@ def test_concurrent_sessions_sampling_on_different_variants_reproduce_their_seed
         t.join(timeout=120)
     assert not errors and len(together) == len(asks)
     assert together == alone
+
+
+@pytest.mark.skipif(ALL_THREADS < 2, reason="needs at least two PyTorch threads to tell the phases apart")
+def test_prompt_uses_every_core_and_decoding_the_decode_threads(registry):
+    """The prompt's forward pass runs on every thread, the tokens after it on `decode_threads`, and the
+    caller's thread count is left as it was; the text does not depend on the thread count."""
+    variant = registry.get("tuned")
+    prompt = build_prompt(variant, QUESTION, [], False, SHORT.max_new_tokens)
+    seen: list[int] = []
+    hook = variant.model.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+    try:
+        texts = []
+        for threads in (1, 0):
+            seen.clear()
+            gen = StreamedGeneration(variant, prompt.input_ids, SHORT, prompt.max_new_tokens,
+                                     prompt.stop_strings, decode_threads=threads)
+            texts.append(gen.run().text)
+            if threads:
+                assert seen[0] == ALL_THREADS and len(seen) > 1 and set(seen[1:]) == {1}
+            else:
+                assert set(seen) == {ALL_THREADS}
+    finally:
+        hook.remove()
+    assert texts[0] == texts[1]
+    assert torch.get_num_threads() == ALL_THREADS
+
+
+def test_decode_threads_come_from_the_environment():
+    assert AppConfig.from_env({"COURSE_DECODE_THREADS": "0"}).decode_threads == 0
+    assert AppConfig.from_env({}).decode_threads == AppConfig().decode_threads
+    with pytest.raises(ValueError, match="COURSE_DECODE_THREADS='dos'"):
+        AppConfig.from_env({"COURSE_DECODE_THREADS": "dos"})
+    config = AppConfig(decode_threads=2)
+    assert AppConfig.from_env(config.to_env()) == config
