@@ -37,6 +37,7 @@ class DecodingSettings:
     (tuned SmolLM2 on 30 dev questions: 20 % correct at 1.1, 27 % at 1.0, where 1.1 also looped on
     «La respuesta es:»)."""
     max_new_tokens: int = 128
+    """Tokens generated at most; an answer cut there says so."""
     seed: int = 0
     """Sampling seed, so an answer can be reproduced."""
 

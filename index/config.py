@@ -72,10 +72,13 @@ class IndexConfig:
     index_type: str = "flat"
     """'flat' (exact inner product) or 'hnsw' (approximate, for large corpora)."""
     hnsw_m: int = 32
+    """HNSW graph degree (index_type='hnsw' only)."""
     hnsw_ef_search: int = 128
+    """HNSW candidates explored per query (higher: better recall, slower)."""
     fusion: str = "weighted"
     """'rrf' (reciprocal rank fusion) or 'weighted' (min-max normalised score mix)."""
     rrf_k: int = 10
+    """Reciprocal rank fusion's k: 1 / (k + rank) (fusion='rrf' only)."""
     stem_weight: float = 0.35
     """Weight of the BM25 ranking over Snowball stems."""
     char_weight: float = 0.5
@@ -95,6 +98,7 @@ class IndexConfig:
     max_file_mb: float = 50.0
     """Files larger than this are skipped with a warning."""
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
+    """How documents are cut into chunks."""
 
     def validate(self, prefix: str = "") -> None:
         check(self.index_type in ("flat", "hnsw"), f"{prefix}index_type={self.index_type!r}: choose 'flat' or 'hnsw'")

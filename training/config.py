@@ -29,13 +29,21 @@ class ModelConfig:
     """A Llama-style decoder (RMSNorm, RoPE, SwiGLU), built through `transformers.LlamaConfig`."""
 
     hidden_size: int = 256
+    """Width of the residual stream (the embedding size)."""
     intermediate_size: int = 688
+    """Width of the SwiGLU feed-forward layer."""
     num_layers: int = 6
+    """Decoder blocks."""
     num_heads: int = 4
+    """Attention heads; hidden_size / num_heads is the head size (even, for RoPE)."""
     num_kv_heads: int = 4
+    """Key/value heads (grouped-query attention when fewer than num_heads)."""
     max_position: int = 768
+    """Longest sequence the model is built for, in tokens."""
     rope_theta: float = 10000.0
+    """RoPE base frequency."""
     tie_embeddings: bool = True
+    """Share the input embedding with the output projection (fewer parameters)."""
 
     def validate(self, prefix: str = "") -> None:
         for name in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads", "max_position"):
@@ -67,18 +75,29 @@ class OptimConfig:
     steps: int = 200
     """Optimizer steps. One step = batch_size x grad_accum sequences per process."""
     batch_size: int = 8
+    """Sequences per micro-batch per process."""
     grad_accum: int = 1
+    """Micro-batches accumulated into one optimizer step."""
     lr: float = 1e-3
+    """Peak learning rate (after warm-up)."""
     min_lr_ratio: float = 0.1
     """Cosine decay ends at lr * min_lr_ratio."""
     warmup_steps: int = 20
+    """Steps of linear warm-up from 0 to lr."""
     weight_decay: float = 0.1
+    """AdamW decoupled weight decay, on matrices only (not norms or biases)."""
     beta2: float = 0.95
+    """AdamW second-moment decay."""
     grad_clip: float = 1.0
+    """Clip the global gradient norm to this (0 turns clipping off)."""
     eval_every: int = 50
+    """Steps between evaluations (and always at the last step)."""
     save_every: int = 50
+    """Steps between resumable checkpoints (and always at the last step)."""
     log_every: int = 10
+    """Steps between lines in metrics.jsonl."""
     seed: int = 0
+    """Seeds the data order (`training.batching`) and the new weights."""
 
     def validate(self, prefix: str = "") -> None:
         for name in ("steps", "batch_size", "grad_accum", "eval_every", "save_every", "log_every"):
@@ -101,6 +120,7 @@ class RuntimeConfig:
     compile: bool = False
     """torch.compile the model (GPU profile)."""
     tf32: bool = True
+    """Allow TF32 matrix products on an Ampere or newer GPU."""
     threads: int = 0
     """torch CPU threads; 0 leaves PyTorch's default."""
 
@@ -114,9 +134,11 @@ class RuntimeConfig:
 @dataclass
 class CorpusConfig:
     docs: str = "course"
+    """Folder of course documents (any format the indexer reads)."""
     held_out: float = 0.1
     """Share of every document's paragraphs kept out of pretraining to measure perplexity."""
     seed: int = 0
+    """Seeds which paragraphs are held out."""
 
     def validate(self, prefix: str = "") -> None:
         check(0 < self.held_out < 0.5, f"{prefix}held_out={self.held_out}: must be in (0, 0.5)")
@@ -125,7 +147,9 @@ class CorpusConfig:
 @dataclass
 class TokenizerConfig:
     vocab_size: int = 4096
+    """BPE vocabulary, special tokens included (256 bytes + merges)."""
     min_frequency: int = 2
+    """A pair must occur this often to be merged."""
 
     def validate(self, prefix: str = "") -> None:
         check(self.vocab_size >= 300, f"{prefix}vocab_size={self.vocab_size}: must be >= 300 (256 bytes + merges)")
@@ -135,7 +159,9 @@ class TokenizerConfig:
 @dataclass
 class PretrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
+    """The decoder trained from scratch (ignored with init_from)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
+    """Optimizer and schedule of the pretraining (or continued pretraining) run."""
     block_size: int = 256
     """Tokens per packed training sequence."""
     copy_share: float = 0.0
@@ -154,18 +180,26 @@ class PretrainConfig:
 @dataclass
 class InstructConfig:
     lora_r: int = 16
+    """LoRA rank."""
     lora_alpha: int = 32
+    """LoRA scaling numerator (the update is scaled by lora_alpha / lora_r)."""
     lora_dropout: float = 0.05
+    """Dropout on the LoRA input."""
     target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+    """Linear layers that get adapters (Llama names)."""
     lora_layers: int = 0
     """Adapters on the last N decoder layers only (0: every layer). The backward pass then stops at the first
     adapted layer: on SmolLM2's 30 layers, the last 15 make a CPU step about a third cheaper."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(steps=150, lr=2e-3, warmup_steps=10))
+    """Optimizer and schedule of the LoRA run."""
     max_length: int = 640
     """Longest tokenized example; longer ones are dropped (and counted) rather than cut mid-answer."""
     num_passages: int = 3
+    """Passages in each RAG training prompt (the answering one among distractors)."""
     max_passage_chars: int = 300
+    """Characters of each passage shown in a training prompt."""
     held_out: float = 0.15
+    """Share of questions kept out of training to validate on."""
     answer_chars: int = 260
     """Length of the reference answers (a passage's opening sentences, cut at a sentence end)."""
     variants: int = 3
@@ -173,6 +207,7 @@ class InstructConfig:
     cot_share: float = 0.5
     """Share of training questions that also get a chain-of-thought example."""
     seed: int = 0
+    """Seeds the split, the distractors and the answer positions."""
 
     def validate(self, prefix: str = "") -> None:
         check(self.answer_chars >= 40, f"{prefix}answer_chars={self.answer_chars}: must be >= 40")
@@ -197,10 +232,12 @@ class DistillConfig:
     alpha: float = 0.5
     """Weight of the KD term: loss = (1-alpha)*CE + alpha*T^2*KL(teacher || student)."""
     temperature: float = 2.0
+    """Softmax temperature of both distributions in the KD term."""
     top_k: int = 0
     """Keep only the teacher's top-k logits per answer token (renormalized in the KD term); 0 keeps all. For a
     large vocabulary: the full logits of every training answer do not fit in memory."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(steps=150, lr=1e-3, warmup_steps=10))
+    """Optimizer and schedule of the student's run."""
     sequence_kd: bool = False
     """Also train on the teacher's own greedy answers (sequence-level KD)."""
 
@@ -225,13 +262,21 @@ class EvaluateConfig:
 @dataclass
 class PipelineConfig:
     profile: str = "cpu-demo"
+    """Name of the profile this config came from (recorded in every artifact)."""
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    """What the models are trained on."""
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    """Stage 1: the BPE tokenizer (unused when pretraining starts from a GGUF)."""
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    """Stage 2: pretraining from scratch or continued pretraining."""
     instruct: InstructConfig = field(default_factory=InstructConfig)
+    """Stage 3: LoRA instruction tuning on RAG examples."""
     distill: DistillConfig = field(default_factory=DistillConfig)
+    """Stage 4: the distilled student."""
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    """Stage 5, and the index the instruction examples are retrieved from."""
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    """Device, precision and threads, shared by every stage."""
 
     def validate(self, prefix: str = "") -> None:
         # With init_from the teacher's depth is the checkpoint's, checked when distillation loads it.
