@@ -65,7 +65,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None
     raise TimeoutError(f"streamlit no respondió en {url} en {timeout} s")
 
 
-def measure(config: AppConfig, question: str, idle_s: float = 30.0, cli=None, rounds: int = 6) -> dict:
+def measure(config: AppConfig, question: str, idle_s: float = 30.0, cli=None, rounds: int = 10) -> dict:
     """{'idle_cpu_share', 'app_tokens_per_s', 'cli_tokens_per_s'} (lists; the first round, which pays
     one-off costs, left out) and 'note'. `cli()`, when given, answers the same question in this process
     and returns its tokens/s; it runs after each answer in the browser."""
