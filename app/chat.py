@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from assistant.answer import EXTRACTIVE
 from assistant.engine import Engine
 
 from . import render
@@ -42,9 +43,9 @@ def show_turn(turn: dict) -> None:
 
 def model_label(eng: Engine, variant: str | None) -> str:
     """Which model wrote an answer, so the history stays clear after switching variants."""
-    if variant is None:
+    if variant in (None, EXTRACTIVE):
         return "Sin modelo: respuesta extractiva (frases de los pasajes recuperados)"
-    return f"Modelo: {eng.registry.spec(variant).label}"
+    return f"Modelo: {eng.label(variant)}"
 
 
 def respond(eng: Engine, c: Controls, question: str):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from assistant.answer import EXTRACTIVE
 from assistant.engine import Engine
 from assistant.model_info import (
     answer_rows,
@@ -52,7 +53,11 @@ def report_table(models_dir: Path, train_command: str) -> None:
     if margin := report.get("answer_bars", {}).get("correct: tuned - base"):
         st.markdown(describe_margin(margin))
     if best := report.get("best_variant"):
-        st.caption(f"El chat abre con **{best}**, la variante con más respuestas correctas.")
+        if best == EXTRACTIVE:
+            st.caption("El chat abre con la respuesta **extractiva** (frases de los pasajes, sin modelo): ningún "
+                       "modelo respondió bien más a menudo. Cualquier modelo se puede elegir en la barra lateral.")
+        else:
+            st.caption(f"El chat abre con **{best}**, la variante con más respuestas correctas.")
     if training:
         st.markdown("**Entrenamiento**")
         st.dataframe(pd.DataFrame(training).T, width="stretch")

@@ -77,13 +77,15 @@ def sidebar(eng: Engine) -> Controls:
         names = eng.variants
         if tab not in DECODING_TABS:
             st.caption("Los ajustes del modelo y de la decodificación están en Chat, Comparar y Siguiente token.")
-            return Controls(st.session_state.get("variant") if st.session_state.get("variant") in names
+            return Controls(st.session_state.get("variant") if st.session_state.get("variant") in eng.choices
                             else eng.default_variant(), bool(st.session_state.get("cot", False)),
                             int(st.session_state.get("k", 5)), settings_from_state())
         if names:
-            default = names.index(eng.default_variant())
-            variant = st.selectbox("Modelo (Chat)", names, index=default, key="variant",
-                                   format_func=lambda n: eng.registry.spec(n).label)
+            choices = eng.choices
+            variant = st.selectbox("Modelo (Chat)", choices, index=choices.index(eng.default_variant()),
+                                   key="variant", format_func=eng.label,
+                                   help="Abre en lo que respondió bien más a menudo en la evaluación (pestaña "
+                                        "Modelos); «Extractiva» responde con las frases de los pasajes, sin modelo.")
         else:
             variant = None
             st.caption("Sin modelos: respuestas extractivas (los pasajes recuperados).")

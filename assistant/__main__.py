@@ -112,9 +112,9 @@ def cmd_ask(args, settings: DecodingSettings) -> int:
     engine = make_engine(args)
     if notice := engine.models_notice():
         print(f"aviso: {notice}\n", file=sys.stderr)
-    if args.variant and args.variant not in engine.variants:
+    if args.variant and args.variant not in engine.choices:
         print(f"error: la variante {args.variant!r} no está disponible; hay: "
-              f"{', '.join(engine.variants) or 'ninguna'}", file=sys.stderr)
+              f"{', '.join(engine.choices)}", file=sys.stderr)
         return 2
     prepared = engine.prepare(args.question, args.k)
     if prepared.question.problem:

@@ -65,10 +65,12 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None
     raise TimeoutError(f"streamlit no respondió en {url} en {timeout} s")
 
 
-def measure(config: AppConfig, question: str, idle_s: float = 30.0, cli=None, rounds: int = 10) -> dict:
+def measure(config: AppConfig, question: str, idle_s: float = 30.0, cli=None, rounds: int = 10,
+            variant_label: str | None = None) -> dict:
     """{'idle_cpu_share', 'app_tokens_per_s', 'cli_tokens_per_s'} (lists; the first round, which pays
     one-off costs, left out) and 'note'. `cli()`, when given, answers the same question in this process
-    and returns its tokens/s; it runs after each answer in the browser."""
+    and returns its tokens/s; it runs after each answer in the browser. `variant_label` is the model the
+    Chat is set to first (as a student would pick it in the sidebar) when it does not open on it."""
     if not CHROMIUM.exists():
         return {"note": f"{CHROMIUM} no está instalado (make browser)"}
     try:
@@ -95,6 +97,8 @@ def measure(config: AppConfig, question: str, idle_s: float = 30.0, cli=None, ro
                 before, t0 = cpu_seconds(proc.pid), time.monotonic()
                 time.sleep(idle_s)
                 out["idle_cpu_share"] = (cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
+                if variant_label:
+                    choose_model(page, variant_label)
                 box = page.get_by_placeholder(re.compile("Pregunta sobre el curso"))
                 app, here, server_s, others_s, wall = [], [], 0.0, 0.0, 0.0
                 for asked in range(rounds):
@@ -125,6 +129,21 @@ def measure(config: AppConfig, question: str, idle_s: float = 30.0, cli=None, ro
     return out
 
 
+def choose_model(page, label: str) -> None:
+    """Pick `label` in the sidebar's «Modelo (Chat)» combobox, unless it is already chosen."""
+    box = page.get_by_role("combobox", name="Modelo (Chat)")
+    if box.input_value() == label:
+        return
+    box.click()
+    page.get_by_role("option", name=label).click()
+    deadline = time.monotonic() + 30
+    while box.input_value() != label:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the Chat's model did not change to {label!r}")
+        time.sleep(0.1)
+    time.sleep(2)  # the rerun that the change starts
+
+
 def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
     """End a served app: SIGTERM, then SIGKILL if it does not exit in time."""
     proc.terminate()
@@ -134,7 +153,7 @@ def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
         proc.kill()
 
 
-def cli_tokens_per_s(engine, question: str) -> float | None:
-    """The same Chat answer in this process: the Chat's default variant and the app's default settings."""
-    answer = engine.ask(question, engine.default_variant(), DecodingSettings())
+def cli_tokens_per_s(engine, question: str, variant: str) -> float | None:
+    """The same Chat answer in this process: the same model and the app's default settings."""
+    answer = engine.ask(question, variant, DecodingSettings())
     return answer.stats.tokens_per_s if answer.stats is not None and answer.stats.new_tokens > 1 else None

@@ -74,14 +74,15 @@ def _served_rows(engine: Engine, config: AppConfig) -> list[BenchRow]:
     from . import app_bench
 
     question = QUESTIONS[0]
-    cli = (lambda: app_bench.cli_tokens_per_s(engine, question)) if engine.variants else None
-    app = app_bench.measure(config, question, cli=cli)
+    model = engine.default_model()
+    cli = (lambda: app_bench.cli_tokens_per_s(engine, question, model)) if model else None
+    app = app_bench.measure(config, question, cli=cli, variant_label=engine.label(model) if model else None)
     rows = [BenchRow("app_idle_cpu_core_share", app.get("idle_cpu_share"),
                      "servidor streamlit con una página de Chromium abierta, 30 s sin preguntas"
                      if "idle_cpu_share" in app else app.get("note", ""))]
     if engine.variants:
         in_app, here = app.get("app_tokens_per_s") or [], app.get("cli_tokens_per_s") or []
-        variant = engine.default_variant()
+        variant = engine.default_model()
         a = statistics.median(in_app) if in_app else None
         c = statistics.median(here) if here else None
         rows.append(BenchRow(f"app_tokens_per_s_{variant}", a, f"Chat en el navegador, ajustes por defecto, mediana "

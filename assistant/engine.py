@@ -26,6 +26,7 @@ from .settings import DecodingSettings
 log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
 PREFERRED = ("tuned", "distilled", "base", REFERENCE)
+EXTRACTIVE_LABEL = "Extractiva: frases de los pasajes recuperados (sin modelo)"
 NOT_COVERED = ("El material del curso no trata esta pregunta: ningún pasaje indexado se le parece lo "
                "suficiente, así que no genero una respuesta que no podría respaldar. Pregunta sobre los "
                "temas del curso (atención, transformers, LoRA, RAG, decodificación…).")
@@ -175,9 +176,28 @@ class Engine:
     def variants(self) -> list[str]:
         return self.registry.names
 
+    @property
+    def choices(self) -> list[str]:
+        """What a student can pick to answer: every model variant, then `extractivo` (the passages' best
+        sentences, no model), which is the floor the models are measured against."""
+        return [*self.variants, EXTRACTIVE]
+
+    def label(self, name: str | None) -> str:
+        if name in (None, EXTRACTIVE):
+            return EXTRACTIVE_LABEL
+        return self.registry.spec(name).label
+
     def default_variant(self) -> str | None:
-        """The variant whose answers were measured most often correct (`best_variant` in the models'
-        report.json, written by `python -m assistant evaluate --report`), else the first of PREFERRED."""
+        """What answered most often correctly (`best_variant` in the models' report.json, written by
+        `python -m assistant evaluate --report`): a model, or the extractive answer when no model beat
+        it; else the first of PREFERRED; None when there is no model at all."""
+        best = read_report(self.registry.models_dir).get("best_variant")
+        if best in self.variants or (best == EXTRACTIVE and self.variants):
+            return best
+        return self.default_model()
+
+    def default_model(self) -> str | None:
+        """The model a speed measurement uses: the default when it is a model, else the first of PREFERRED."""
         best = read_report(self.registry.models_dir).get("best_variant")
         if best in self.variants:
             return best
@@ -210,8 +230,10 @@ class Engine:
 
     def stream(self, variant: str | None, prepared: Prepared, settings: DecodingSettings | None = None,
                cot: bool = False) -> AnswerStream:
-        """The streamed answer of `variant` (None: the extractive answer, for when no model exists)."""
-        return AnswerStream(self, variant, prepared, settings or DecodingSettings(), cot)
+        """The streamed answer of `variant` (`extractivo`, or None when no model exists: the extractive
+        answer)."""
+        return AnswerStream(self, None if variant == EXTRACTIVE else variant, prepared,
+                            settings or DecodingSettings(), cot)
 
     def compare_streams(self, prepared: Prepared, settings: DecodingSettings | None = None, cot: bool = False,
                         variants: Sequence[str] | None = None) -> dict[str, AnswerStream]:

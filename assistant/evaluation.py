@@ -199,12 +199,15 @@ def bars(rows: dict[str, dict], per_question: dict[str, dict[str, list[float]]])
 
 
 def best_variant(rows: dict[str, dict]) -> str | None:
-    """The model variant with the most correct answers (key share, then F1, break ties); None when no
-    model was scored. The Chat opens on it."""
+    """What answered most often correctly (key share, then F1, break ties): a model variant, or the
+    extractive answer when no model beats it; None when no model was scored. The Chat opens on it. The
+    first sentences of the top passages (`primeras-frases`) are never chosen: three pasted openings are
+    not an answer, however often they contain it."""
     models = [(v, r) for v, r in rows.items() if v not in BASELINES and r.get("correct") is not None]
     if not models:
         return None
-    return max(models, key=lambda vr: (vr[1]["correct"], vr[1]["key_share"] or 0, vr[1]["token_f1"] or 0))[0]
+    candidates = models + [(v, r) for v, r in rows.items() if v == EXTRACTIVE and r.get("correct") is not None]
+    return max(candidates, key=lambda vr: (vr[1]["correct"], vr[1]["key_share"] or 0, vr[1]["token_f1"] or 0))[0]
 
 
 # ---------------------------------------------------------------------------- report and answers files

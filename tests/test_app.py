@@ -56,6 +56,17 @@ def test_chat_streams_an_answer_with_sources_and_stats(app):
     assert at.chat_message[0].markdown[0].value == QUESTION
 
 
+def test_chat_can_answer_without_a_model(app):
+    at = app()
+    assert any(o.startswith("Extractiva") for o in at.sidebar.selectbox(key="variant").options)
+    at.sidebar.selectbox(key="variant").set_value("extractivo").run()
+    at.chat_input[0].set_value(QUESTION).run()
+    assert not at.exception
+    assert any(c.startswith("Sin modelo: respuesta extractiva") for c in captions(at)), "the answer names its source"
+    assert not any("tokens/s" in c for c in captions(at))
+    assert at.expander and at.expander[0].label.startswith("[1] ")
+
+
 def test_compare_puts_every_variant_side_by_side(app):
     at = compare(app())
     assert not at.exception

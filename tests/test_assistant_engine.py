@@ -212,6 +212,12 @@ def test_the_chat_opens_on_the_variant_the_report_measured_best(tiny_models, cou
     assert engine.default_variant() == "distilled"
     (models / "report.json").write_text(json.dumps(report | {"best_variant": "gone"}))
     assert engine.default_variant() == "tuned"  # a variant that is not there: the preference order
+    (models / "report.json").write_text(json.dumps(report | {"best_variant": "extractivo"}))
+    assert engine.default_variant() == "extractivo" and engine.default_model() == "tuned"
+    answer = engine.ask(QUESTION)  # the default: the passages' best sentences, cited, no model
+    assert answer.extractive and answer.stats is None and answer.citations
+    assert engine.ask(QUESTION, "extractivo").text == answer.text
+    assert engine.choices == ["base", "tuned", "distilled", "extractivo"]
     (models / "report.json").unlink()
     assert engine.default_variant() == "tuned"
 

@@ -130,3 +130,12 @@ def test_jsonl_files_are_read_one_way(tmp_path):
     log.write_text('{"step": 1, "loss": 2.5}\n[1]\n{"step": 2, "lo', encoding="utf-8")
     assert read_metrics(log) == [{"step": 1, "loss": 2.5}]
     assert read_metrics(tmp_path / "absent.jsonl") == []
+
+
+def test_the_extractive_answer_is_chosen_when_no_model_beats_it_and_pasted_openings_never():
+    from assistant.evaluation import best_variant
+
+    row = lambda correct, share=0.5: {"correct": correct, "key_share": share, "token_f1": 0.2}  # noqa: E731
+    assert best_variant({"tuned": row(0.31), "extractivo": row(0.62), "primeras-frases": row(0.69)}) == "extractivo"
+    assert best_variant({"tuned": row(0.7), "extractivo": row(0.62), "primeras-frases": row(0.9)}) == "tuned"
+    assert best_variant({"extractivo": row(0.62), "primeras-frases": row(0.69)}) is None  # no model was scored
