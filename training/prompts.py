@@ -37,6 +37,32 @@ CHAT_TEMPLATE = (
 )
 """ChatML, the format SmolLM2-Instruct also uses, so the reference model shares the prompts."""
 
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% set ns = namespace(system='') %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{% set ns.system = message['content'] + '\n\n' %}"
+    "{% else %}{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else 'user') + '\n' + "
+    "(ns.system if message['role'] == 'user' else '') + message['content'] + '<end_of_turn>\n' }}"
+    "{% if message['role'] == 'user' %}{% set ns.system = '' %}{% endif %}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+"""Gemma's turn format (`<start_of_turn>user … <end_of_turn>`, the system text opening the first user
+turn, as Gemma has no system role), for the Gemma 3 base model, whose GGUF carries no chat template."""
+GEMMA_END_OF_TURN = "<end_of_turn>"
+
+
+def add_chat_format(tokenizer, model_type: str) -> None:
+    """Give a base model's tokenizer the chat format it will be tuned on, when it has none: Gemma's own turns
+    for Gemma (whose vocabulary has them), ChatML otherwise. An answer then ends with the turn's end token."""
+    if tokenizer.chat_template:
+        return
+    if model_type.startswith("gemma"):
+        tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+        tokenizer.eos_token = GEMMA_END_OF_TURN
+    else:
+        tokenizer.chat_template = CHAT_TEMPLATE
+
 
 @dataclass(frozen=True)
 class PromptPassage:
