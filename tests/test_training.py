@@ -571,3 +571,17 @@ def test_a_tuned_model_built_from_another_index_is_retrained_on_resume(tmp_path)
     assert changed_sections(cfg, tmp_path / "models", "tuned") == ["evaluate.index (its content)"]
     assert changed_sections(tiny(**{"evaluate.index": str(tmp_path / "other")}), tmp_path / "models",
                             "tuned") == ["evaluate"]
+
+
+def test_a_student_keeps_its_teacher_s_architecture():
+    """Gemma 3 is not a Llama: the student is built from the teacher's own class, layers copied."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    cfg = Gemma3TextConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
+                           num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=8)
+    teacher = Gemma3ForCausalLM(cfg).eval()
+    student = kd.make_student(teacher, 2, "block").eval()
+    assert type(student) is Gemma3ForCausalLM and student.config.num_hidden_layers == 2
+    assert len(student.config.layer_types) == 2
+    torch.testing.assert_close(student.model.layers[1].mlp.up_proj.weight, teacher.model.layers[3].mlp.up_proj.weight)
+    assert student(torch.tensor([[1, 2, 3]])).logits.shape == (1, 3, 64)

@@ -9,7 +9,7 @@ import copy
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from transformers import LlamaForCausalLM
+from transformers import PreTrainedModel
 
 from .sft import IGNORE, answer_logits, answer_window, collate
 
@@ -52,12 +52,13 @@ def layer_map(teacher_layers: int, student_layers: int, selection: str = "spread
     return [round(i * step) for i in range(student_layers)]
 
 
-def make_student(teacher: LlamaForCausalLM, num_layers: int, selection: str = "spread") -> LlamaForCausalLM:
+def make_student(teacher: PreTrainedModel, num_layers: int, selection: str = "spread") -> PreTrainedModel:
+    """The teacher's own architecture (Llama, Gemma 3, …) with `num_layers` of its layers, copied."""
     cfg = copy.deepcopy(teacher.config)
     cfg.num_hidden_layers = num_layers
     if getattr(cfg, "layer_types", None):
         cfg.layer_types = cfg.layer_types[:num_layers]
-    student = LlamaForCausalLM(cfg)
+    student = type(teacher)(cfg)
     mapping = layer_map(teacher.config.num_hidden_layers, num_layers, selection)
     student.model.embed_tokens.load_state_dict(teacher.model.embed_tokens.state_dict())
     student.model.norm.load_state_dict(teacher.model.norm.state_dict())
