@@ -33,7 +33,7 @@ def run(eng: Engine, c: Controls, question: str) -> None:
     answers = {}
     for (name, stream), col in zip(streams.items(), st.columns(len(streams)), strict=True):
         with col:
-            st.subheader(label(eng, name))
+            st.subheader(eng.label(name))
             answers[name] = render.stream_into(st.empty(), stream)
             render.answer(answers[name], compact=True)
             remember(f"Comparar · {name}", answers[name])
@@ -41,14 +41,10 @@ def run(eng: Engine, c: Controls, question: str) -> None:
     shared_sources(prepared.passages)
 
 
-def label(eng: Engine, name: str) -> str:
-    return eng.registry.spec(name).label if name in eng.variants else name
-
-
 def show(eng: Engine, answers: dict, passages) -> None:
     for (name, answer), col in zip(answers.items(), st.columns(len(answers)), strict=True):
         with col:
-            st.subheader(label(eng, name))
+            st.subheader(eng.label(name))
             render.answer(answer, compact=True)
     shared_sources(passages)
 

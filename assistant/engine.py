@@ -191,17 +191,18 @@ class Engine:
         """What answered most often correctly (`best_variant` in the models' report.json, written by
         `python -m assistant evaluate --report`): a model, or the extractive answer when no model beat
         it; else the first of PREFERRED; None when there is no model at all."""
-        best = read_report(self.registry.models_dir).get("best_variant")
-        if best in self.variants or (best == EXTRACTIVE and self.variants):
-            return best
-        return self.default_model()
+        best = self._best_measured()
+        return best if best == EXTRACTIVE and self.variants else self._model(best)
 
     def default_model(self) -> str | None:
         """The model a speed measurement uses: the default when it is a model, else the first of PREFERRED."""
-        best = read_report(self.registry.models_dir).get("best_variant")
-        if best in self.variants:
-            return best
-        return next((v for v in PREFERRED if v in self.variants), None)
+        return self._model(self._best_measured())
+
+    def _best_measured(self) -> str | None:
+        return read_report(self.registry.models_dir).get("best_variant")
+
+    def _model(self, best: str | None) -> str | None:
+        return best if best in self.variants else next((v for v in PREFERRED if v in self.variants), None)
 
     def models_notice(self) -> str | None:
         """Spanish note when the trained variants are missing or unreadable (None when all is well)."""
