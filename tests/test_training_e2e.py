@@ -172,9 +172,12 @@ def test_pipeline_from_a_pretrained_checkpoint_skips_the_tokenizer(tmp_path, cou
     out = tmp_path / "models"
     result = run_module("training.pipeline", "--profile", "tiny", "--out", str(out),
                         f"pretrain.init_from={first / 'base'}", f"evaluate.index={course_index_dir}",
-                        "pretrain.model.hidden_size=32", "pretrain.model.intermediate_size=64", check=False)
+                        "pretrain.model.hidden_size=32", "pretrain.model.intermediate_size=64",
+                        "distill.vocab_top=64", check=False)  # the cpu-gemma3 lineage: a pruned student
     assert result.returncode == 0, result.stderr[-3000:]
     assert "tokenizer skipped" in result.stderr and not (out / "tokenizer").exists()
+    card = json.loads((out / "distilled" / "card.json").read_text())
+    assert card["summary"]["vocabulary"].endswith(" of 512 tokens")
     report = json.loads((out / "report.json").read_text())
     start = json.loads((first / "base" / "config.json").read_text())
     assert json.loads((out / "base" / "config.json").read_text())["hidden_size"] == start["hidden_size"] == 64

@@ -240,6 +240,10 @@ class DistillConfig:
     """Optimizer and schedule of the student's run."""
     sequence_kd: bool = False
     """Also train on the teacher's own greedy answers (sequence-level KD)."""
+    vocab_top: int = 0
+    """Prune the student's vocabulary (training/vocab.py) to the `vocab_top` first tokens plus every token
+    the course text and the training examples use; 0 keeps the teacher's. Gemma 3's 262k-row output
+    projection is most of its per-token cost."""
 
     def validate(self, prefix: str = "") -> None:
         check(self.num_layers >= 1, f"{prefix}num_layers={self.num_layers}: must be >= 1")
@@ -248,6 +252,7 @@ class DistillConfig:
         check(self.layer_selection in ("spread", "block"),
                f"{prefix}layer_selection={self.layer_selection!r}: choose spread or block")
         check(self.top_k >= 0, f"{prefix}top_k={self.top_k}: must be >= 0 (0: the full vocabulary)")
+        check(self.vocab_top >= 0, f"{prefix}vocab_top={self.vocab_top}: must be >= 0 (0: the teacher's vocabulary)")
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Stage 4: distill a smaller student from the tuned model.
 
-The student has the teacher's width and vocabulary but fewer layers; it starts from the teacher's
-embeddings, final norm and evenly spaced layers (first and last always kept), then trains on the instruction
-data with
+The student has the teacher's width but fewer layers, and with `distill.vocab_top` a pruned vocabulary
+(`training/vocab.py`: the tokens the course needs; for Gemma 3 the 262k-row output projection is most of
+each token's cost). It starts from the teacher's embeddings (their kept rows), final norm and chosen layers,
+then trains on the instruction data with
 
     loss = (1 - alpha) * CE(student, reference answer) + alpha * T^2 * KL(teacher_T || student_T)
 
@@ -28,23 +29,13 @@ from .artifacts import publish, require, work_dir, write_variant
 from .batching import BatchPlan
 from .cli import cli, stage_parser
 from .config import PipelineConfig, load_config, save_resolved
+from .corpus import load_corpus
 from .kd import collate_with_teacher, kd_loss, layer_map, make_student, teacher_answers, teacher_logits
 from .runtime import setup_runtime
 from .sft import answer_logits, answer_loss, encode_example, load_examples
+from .vocab import kept_ids, prune_embeddings, prune_tokenizer
 
 log = logging.getLogger(__name__)
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
@@ -54,17 +45,30 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(tuned_dir)
     teacher = AutoModelForCausalLM.from_pretrained(tuned_dir, dtype=torch.float32).to(rt.device).eval()
     teacher.requires_grad_(False)
-    if dc.num_layers >= teacher.config.num_hidden_layers:
-        raise ValueError(f"distill.num_layers={dc.num_layers}: the teacher has only "
-                         f"{teacher.config.num_hidden_layers} layers; the student must have fewer")
+    if dc.num_layers > teacher.config.num_hidden_layers or (
+            dc.num_layers == teacher.config.num_hidden_layers and not dc.vocab_top):
+        raise ValueError(f"distill.num_layers={dc.num_layers}: the teacher has "
+                         f"{teacher.config.num_hidden_layers} layers; the student must have fewer "
+                         "(or the same number and a pruned vocabulary, distill.vocab_top)")
     train_ex = load_examples(out / "data" / "train.jsonl")
     held_ex = load_examples(out / "data" / "held_out.jsonl")
     if dc.sequence_kd:
         train_ex = train_ex + teacher_answers(teacher, tokenizer, train_ex, rt.device, show_progress=rt.is_main)
-    train_rows = [r for r in (encode_example(e, tokenizer, cfg.instruct.max_length) for e in train_ex) if r]
-    held_rows = [r for r in (encode_example(e, tokenizer, cfg.instruct.max_length) for e in held_ex) if r]
+    keep = None
+    student_tok = tokenizer
+    if dc.vocab_top:
+        texts = [d.text for d in load_corpus(cfg.corpus.docs)] + example_texts(train_ex + held_ex, tokenizer)
+        keep = kept_ids(tokenizer, texts, dc.vocab_top)
+        student_tok = prune_tokenizer(tokenizer, keep)
+        if rt.is_main:
+            log.info("distill: student vocabulary %s of the teacher's %s tokens", f"{len(keep):,}",
+                     f"{len(tokenizer):,}")
+    train_rows = paired_rows(train_ex, tokenizer, student_tok, keep, cfg.instruct.max_length)
+    held_rows = [s for _, s in paired_rows(held_ex, tokenizer, student_tok, keep, cfg.instruct.max_length)]
     torch.manual_seed(dc.optim.seed)
     student = make_student(teacher, dc.num_layers, dc.layer_selection)
+    if keep is not None:
+        prune_embeddings(student, keep)
     wd = work_dir(out, "distill")
     mapping = layer_map(teacher.config.num_hidden_layers, dc.num_layers, dc.layer_selection)
     if rt.is_main:
@@ -72,7 +76,7 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
                  dc.num_layers, mapping, f"{sum(p.numel() for p in student.parameters()):,}",
                  f"{sum(p.numel() for p in teacher.parameters()):,}", dc.alpha, dc.temperature)
         save_resolved(cfg, wd / "training_config.json", {"layer_map": mapping})
-    pad = tokenizer.pad_token_id
+    pad = student_tok.pad_token_id
 
     def loss_fn(model, batch: dict) -> loop.StepResult:
         s_logits, labels = answer_logits(model, batch)
@@ -88,11 +92,14 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     plan = BatchPlan(len(train_rows), dc.optim.batch_size, dc.optim.grad_accum, rt.world, dc.optim.seed)
     used = sorted(plan.used(dc.optim.steps))
     with rt.autocast():
-        soft = teacher_logits(teacher, [train_rows[i] for i in used], pad, rt.device, top_k=dc.top_k,
-                              show_progress=rt.is_main)
+        soft = teacher_logits(teacher, [train_rows[i][0] for i in used], tokenizer.pad_token_id, rt.device,
+                              top_k=dc.top_k, show_progress=rt.is_main,
+                              vocab=None if keep is None else torch.tensor(keep))
+    rows = [s for _, s in train_rows]
     for i, t in zip(used, soft, strict=True):
-        train_rows[i] = {**train_rows[i], "teacher": t}
-    state = loop.train(student, train_rows, lambda rows: collate_with_teacher(rows, pad), loss_fn, dc.optim, rt, wd,
+        rows[i] = {**rows[i], "teacher": t}
+    del teacher
+    state = loop.train(student, rows, lambda rows: collate_with_teacher(rows, pad), loss_fn, dc.optim, rt, wd,
                        resume=resume, eval_fn=evaluate if held_rows else None, desc="distill")
     if not rt.is_main:
         return out / "distilled"
@@ -102,14 +109,45 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     log.info("distill: peak memory %.1f GB (process RSS)", peak_gb)
     summary = {"peak_rss_gb": round(peak_gb, 1), "teacher": "tuned",
                "student_layers": f"{dc.num_layers} ({mapping})",
+               "vocabulary": f"{student.config.vocab_size:,} of {len(tokenizer):,} tokens",
                "kd_loss": f"(1-{dc.alpha})·CE + {dc.alpha}·T²·KL, T={dc.temperature}",
                "sequence_kd": dc.sequence_kd, "heldout_answer_ppl": final.get("eval_ppl"),
                "steps": state.step}
 
     target = publish(out / "distilled", lambda tmp: write_variant(
-        tmp, "distilled", student, tokenizer, wd, "distill", "chat", cfg, summary))
+        tmp, "distilled", student, student_tok, wd, "distill", "chat", cfg, summary))
     log.info("distill: done, held-out answer perplexity %s -> %s", final.get("eval_ppl"), target)
     return target
+
+
+def example_texts(examples: list[dict], tokenizer) -> list[str]:
+    """What `encode_example` tokenizes: each rendered prompt and its answer."""
+    return [t for e in examples for t in (
+        tokenizer.apply_chat_template(e["messages"], add_generation_prompt=True, tokenize=False), e["answer"])]
+
+
+def paired_rows(examples: list[dict], teacher_tok, student_tok, keep: list[int] | None, max_length: int,
+                ) -> list[tuple[dict, dict]]:
+    """(teacher row, student row) per example that fits. With a pruned vocabulary the two tokenizations must
+    agree position by position (`keep[student id] == teacher id`) for the teacher's logits to line up; the
+    pruning guarantees it for the text it was built from, and any row where it fails is dropped, counted."""
+    pairs, broken = [], 0
+    for e in examples:
+        t = encode_example(e, teacher_tok, max_length)
+        if t is None:
+            continue
+        if keep is None:
+            pairs.append((t, t))
+            continue
+        s = encode_example(e, student_tok, max_length)
+        if s is None or not torch.equal(torch.tensor(keep)[s["input_ids"]], t["input_ids"]):
+            broken += 1
+            continue
+        pairs.append((t, s))
+    if broken:
+        log.warning("distill: %d of %d examples tokenize differently with the pruned vocabulary; left out",
+                    broken, len(examples))
+    return pairs
 
 
 @cli

@@ -28,6 +28,7 @@ from .artifacts import count_parameters, require, size_on_disk_mb, write_json
 from .cli import cli, stage_parser
 from .config import PipelineConfig, load_config
 from .lm import build_data, copy_accuracy, heldout_loss
+from .vocab import translate_blocks
 
 log = logging.getLogger(__name__)
 EVALUATED = ("base", "tuned", "distilled")
@@ -52,8 +53,11 @@ def run(cfg: PipelineConfig, out: Path) -> dict:
             log.warning("evaluate: %s not found in %s; skipping it", name, out)
             continue
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
-        report["variants"][name] = {"perplexity": _ppl(model, data.held_out),
-                                    "copy_accuracy": copy_accuracy(model, data.held_out),
+        held = data.held_out
+        if model.config.vocab_size != base_config.vocab_size:  # a pruned student: the same text, its own ids
+            held = translate_blocks(held, tokenizer, AutoTokenizer.from_pretrained(path))
+        report["variants"][name] = {"perplexity": _ppl(model, held),
+                                    "copy_accuracy": copy_accuracy(model, held),
                                     "parameters": count_parameters(model), "size_mb": size_on_disk_mb(path),
                                     "layers": model.config.num_hidden_layers}
         log.info("evaluate: %-9s perplexity %s, copy accuracy %s", name, report["variants"][name]["perplexity"],

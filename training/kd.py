@@ -59,6 +59,7 @@ def make_student(teacher: PreTrainedModel, num_layers: int, selection: str = "sp
     if getattr(cfg, "layer_types", None):
         cfg.layer_types = cfg.layer_types[:num_layers]
     student = type(teacher)(cfg)
+    student.generation_config = copy.deepcopy(teacher.generation_config)  # eos ids, suppressed tokens
     mapping = layer_map(teacher.config.num_hidden_layers, num_layers, selection)
     student.model.embed_tokens.load_state_dict(teacher.model.embed_tokens.state_dict())
     student.model.norm.load_state_dict(teacher.model.norm.state_dict())
@@ -86,14 +87,18 @@ def teacher_answers(teacher, tokenizer, examples: list[dict], device, max_new_to
 
 
 def teacher_logits(teacher, rows: list[dict], pad_id: int, device, batch_size: int = 8, top_k: int = 0,
-                   show_progress: bool = False) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+                   show_progress: bool = False, vocab: torch.Tensor | None = None,
+                   ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """The teacher's logits for each row's answer tokens, on the CPU: (answer tokens, vocab) per row, or with
     `top_k` its top-k logits (answer tokens, k) and their token ids.
 
     The teacher is frozen, so they are computed once instead of in every step (the cpu-demo student sees each
     example about four times, and the teacher's forward pass was the larger half of a step). With a large
     vocabulary only the top k are kept: SmolLM2's 49k-token logits for every answer token of 350 examples
-    are ~6 GB in float32, their top 64 ~25 MB."""
+    are ~6 GB in float32, their top 64 ~25 MB.
+
+    `vocab` (the teacher ids a pruned student keeps, `training.vocab`): only those logits, so the
+    distribution is renormalized over the student's vocabulary and the ids are the student's."""
     out = []
     starts = range(0, len(rows), batch_size)
     with torch.no_grad():
@@ -103,6 +108,8 @@ def teacher_logits(teacher, rows: list[dict], pad_id: int, device, batch_size: i
             for j, r in enumerate(chunk):
                 n = int((r["labels"] != IGNORE).sum())  # the answer: the row's last n tokens (left padding)
                 row = logits[j, -n - 1:-1].float()  # the positions that predict them
+                if vocab is not None:
+                    row = row[:, vocab]
                 if top_k:
                     values, index = row.topk(min(top_k, row.shape[-1]), dim=-1)
                     out.append((values.cpu(), index.cpu()))
