@@ -132,6 +132,7 @@ def paired_rows(examples: list[dict], teacher_tok, student_tok, keep: list[int] 
     agree position by position (`keep[student id] == teacher id`) for the teacher's logits to line up; the
     pruning guarantees it for the text it was built from, and any row where it fails is dropped, counted."""
     pairs, broken = [], 0
+    index = None if keep is None else torch.tensor(keep)
     for e in examples:
         t = encode_example(e, teacher_tok, max_length)
         if t is None:
@@ -140,7 +141,7 @@ def paired_rows(examples: list[dict], teacher_tok, student_tok, keep: list[int] 
             pairs.append((t, t))
             continue
         s = encode_example(e, student_tok, max_length)
-        if s is None or not torch.equal(torch.tensor(keep)[s["input_ids"]], t["input_ids"]):
+        if s is None or not torch.equal(index[s["input_ids"]], t["input_ids"]):
             broken += 1
             continue
         pairs.append((t, s))
