@@ -10,7 +10,7 @@ INDEX ?= artifacts/index
 MODELS ?= artifacts/models
 # Files uploaded in the app's Documentos tab: kept apart from the course folder, indexed as subidos/<file>.
 UPLOADS ?= artifacts/uploads
-PROFILE ?= cpu-smollm2
+PROFILE ?= cpu-gemma3
 # Questions the make-run report scores per variant (the Chat opens on the best); `make eval` scores all.
 EVAL_LIMIT ?= 16
 COURSE_DOCS ?= ../shared/course-docs
@@ -34,7 +34,7 @@ install: $(STAMP)
 index: install
 	$(BIN)/python -m index build --docs $(DOCS) --out $(INDEX) --uploads $(UPLOADS)
 
-# The models (base, tuned, distilled from SmolLM2-135M-Instruct): trained once on the CPU, then their answers
+# The models (base, tuned, distilled from Gemma 3 270M; PROFILE=cpu-smollm2 for SmolLM2): trained once on the CPU, then their answers
 # to the course's dev questions scored through the app's answer path into report.json (the Chat opens on
 # the variant answering most often correctly). An interrupted run continues where it stopped (--resume).
 models: index

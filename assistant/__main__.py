@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from .answer import Answer
@@ -181,12 +182,14 @@ def cmd_evaluate(args, settings: DecodingSettings) -> int:
         print(f"error: variante(s) no disponible(s): {', '.join(missing)}; hay: "
               f"{', '.join(engine.variants) or 'ninguna'}", file=sys.stderr)
         return 2
+    t0 = time.perf_counter()
     scores = evaluate(engine, qa, settings, args.k, variants, progress=None if args.json else _progress)
+    seconds = round(time.perf_counter() - t0, 1)
     name = args.name or args.qa.stem
     if args.answers:
         write_answers(args.answers, name, scores)
     meta = {"qa": str(args.qa), "index": str(engine.config.index_dir), "questions": len(qa), "k": args.k,
-            "settings": settings.to_dict(), "machine": machine()}
+            "settings": settings.to_dict(), "machine": machine(), "seconds": seconds}
     if args.report:
         report = update_report(args.report, name, scores, meta)
         bars, best = report["answer_bars"], report["best_variant"]

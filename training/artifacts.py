@@ -69,6 +69,10 @@ def describe(variant: str, cfg=None) -> str:
     if variant == "base" and start:
         name = {"smollm2": "SmolLM2-135M-Instruct", "gemma3": "Gemma 3 270M"}.get(start, Path(start).name)
         return f"{name} con preentrenamiento continuo sobre el corpus del curso (sin ajuste de instrucciones)."
+    distill = getattr(cfg, "distill", None)
+    if variant == "distilled" and getattr(distill, "vocab_top", 0):
+        return (f"Estudiante destilado del modelo ajustado: {distill.num_layers} capas y un vocabulario reducido "
+                "a los tokens que usa el curso.")
     return VARIANT_DESCRIPTIONS.get(variant, variant)
 
 
