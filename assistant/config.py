@@ -17,9 +17,8 @@ from pathlib import Path
 FALSE = ("0", "false", "no", "off", "")
 DECODE_THREADS = 0
 """PyTorch threads that decode after the first token (0: every core). Measured with `assistant bench`: SmolLM2
-decoded 1.13-1.18x faster on one thread than on two, Gemma 3 270M (the default lineage) 0.71x, i.e. slower."""
-"""Decoding one token at a time at batch 1 on this project's small models is faster on one thread than on
-two, and leaves the other core to the app's server (README, "Performance")."""
+decoded 1.13-1.18x faster on one thread than on two, Gemma 3 270M (the default lineage) 0.71x, i.e. slower
+(README, "Decoding threads")."""
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

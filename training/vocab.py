@@ -31,6 +31,7 @@ import torch
 from tokenizers import Tokenizer
 
 PLACEHOLDER = re.compile(r"<unused\d+>")
+"""Reserved placeholder tokens (Gemma's 6,242 `<unusedN>`): never generated, never kept by a pruned vocabulary."""
 BYTE = re.compile(r"<0x[0-9A-F]{2}>")
 
 
