@@ -359,6 +359,51 @@ def test_lora_trains_only_the_adapter_and_merges_exactly(tuned_dir):
     assert not torch.allclose(plain, merged(x).logits)  # the adapter changed something
 
 
+def test_end_of_turn_row_trains_through_its_output_side_and_merges_into_the_tied_weights(tuned_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tuned_dir / "base")
+    base = AutoModelForCausalLM.from_pretrained(tuned_dir / "base")
+    eot = tok.eos_token_id
+    assert base.config.tie_word_embeddings
+    before = base.get_input_embeddings().weight[eot].detach().clone()
+    model = instruct.lora_model(base, tiny(**{"instruct.train_end_of_turn": "true"}), eot)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert any("trainable_tokens_delta" in n for n in trainable)
+    assert all("lora_" in n or "trainable_tokens_delta" in n for n in trainable)
+
+    rows = [sft.encode_example(e, tok) for e in sft.load_examples(tuned_dir / "data" / "train.jsonl")[:4]]
+    batch = sft.collate(rows, tok.pad_token_id)
+    assert not model.get_input_embeddings()(batch["input_ids"]).requires_grad  # no gradient via the input side
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+    sft.sft_loss(model, batch).loss.backward()
+    row = next(p for n, p in model.named_parameters() if "trainable_tokens_delta" in n)
+    assert row.grad is not None and row.grad.abs().sum() > 0  # the turn end's output logit drives it
+    optimizer.step()
+
+    model.eval()
+    merged = instruct.merge(model).eval()
+    weight = merged.get_input_embeddings().weight
+    assert weight.data_ptr() == merged.get_output_embeddings().weight.data_ptr()  # still one tied tensor
+    torch.testing.assert_close(weight[eot], row.detach()[0])
+    assert not torch.allclose(weight[eot], before)
+    x = torch.randint(0, merged.config.vocab_size, (2, 24))
+    x[:, 5] = eot
+    with torch.no_grad():
+        torch.testing.assert_close(merged(x).logits, model(x).logits, atol=1e-4, rtol=1e-4)
+
+
+def test_end_of_turn_training_needs_the_token():
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = tiny(**{"instruct.train_end_of_turn": "true"})
+    base = AutoModelForCausalLM.from_config(AutoConfig.for_model("llama", vocab_size=64, hidden_size=16,
+                                                                 intermediate_size=32, num_hidden_layers=1,
+                                                                 num_attention_heads=2))
+    with pytest.raises(ValueError, match="train_end_of_turn"):
+        instruct.lora_model(base, cfg, None)
+
+
 # --- distillation ----------------------------------------------------------------------------------
 
 def test_kd_loss_is_zero_for_identical_logits_and_positive_otherwise():

@@ -208,6 +208,11 @@ class InstructConfig:
     """Share of training questions that also get a chain-of-thought example."""
     seed: int = 0
     """Seeds the split, the distractors and the answer positions."""
+    train_end_of_turn: bool = False
+    """Also train the end-of-turn token's embedding row (peft `trainable_token_indices`). A base model never
+    saw its chat template's turn end: Gemma 3 base's row sits among thousands of near-copies (cosine > 0.99),
+    so LoRA alone left rare tokens («ResBuffer») winning over it and answers ran into a second turn. With tied
+    embeddings the row is trained through its output side only (see `training.instruct.lora_model`)."""
 
     def validate(self, prefix: str = "") -> None:
         check(self.answer_chars >= 40, f"{prefix}answer_chars={self.answer_chars}: must be >= 40")
