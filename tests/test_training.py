@@ -618,6 +618,23 @@ def test_a_tuned_model_built_from_another_index_is_retrained_on_resume(tmp_path)
                             "tuned") == ["evaluate"]
 
 
+def test_a_config_field_added_after_a_model_was_made_counts_as_its_default(tmp_path):
+    """Adding a field must not retrain every existing model; setting it away from its default must."""
+    from training.config import save_resolved
+    from training.pipeline import changed_sections
+
+    cfg = tiny()
+    path = tmp_path / "models" / "tuned" / "training_config.json"
+    save_resolved(cfg, path)
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    del saved["config"]["instruct"]["train_end_of_turn"]  # as written before the field existed
+    del saved["config"]["instruct"]["optim"]["seed"]
+    path.write_text(json.dumps(saved), encoding="utf-8")
+    assert changed_sections(cfg, tmp_path / "models", "tuned") == []
+    assert changed_sections(tiny(**{"instruct.train_end_of_turn": "true"}), tmp_path / "models",
+                            "tuned") == ["instruct"]
+
+
 def test_a_student_keeps_its_teacher_s_architecture():
     """Gemma 3 is not a Llama: the student is built from the teacher's own class, layers copied."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig

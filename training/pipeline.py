@@ -57,13 +57,22 @@ def changed_sections(cfg, out: Path, product: str) -> list[str]:
     resolved = json.loads(saved_path.read_text(encoding="utf-8"))
     saved = resolved.get("config", {})
     now = json.loads(json.dumps(cfg.to_dict()))  # tuples as lists, as they were saved
-    changed = [s for s in INPUTS[product] if saved.get(s) != now.get(s)]
+    # A field added since `product` was made counts as its default then, so adding one retrains nothing.
+    defaults = json.loads(json.dumps(type(cfg)().to_dict()))
+    changed = [s for s in INPUTS[product] if _filled(saved.get(s), defaults.get(s)) != now.get(s)]
     # (a model saved before fingerprints were recorded has none: nothing to compare, it is kept)
     recorded = resolved.get("index")
     if product == "tuned" and "evaluate" not in changed and recorded is not None \
             and recorded != index_fingerprint(Path(cfg.evaluate.index)):
         changed.append("evaluate.index (its content)")
     return changed
+
+
+def _filled(saved, default):
+    """`saved` with the keys it lacks taken from `default` (nested dicts alike)."""
+    if not isinstance(saved, dict) or not isinstance(default, dict):
+        return saved
+    return {**default, **{k: _filled(v, default.get(k)) for k, v in saved.items()}}
 
 
 def run(cfg, out: Path, resume: bool = False) -> dict:
