@@ -477,6 +477,22 @@ def test_sequence_kd_answers_are_the_teachers_own_greedy_answers(tuned_dir):
     assert instruct.answer_loss(teacher, own, pad, "cpu") < instruct.answer_loss(teacher, refs, pad, "cpu")
 
 
+def test_scoring_batches_rows_by_length_and_the_loss_does_not_depend_on_their_order(tuned_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tuned_dir / "tuned")
+    model = AutoModelForCausalLM.from_pretrained(tuned_dir / "tuned").eval()
+    rows = [sft.encode_example(e, tok) for e in sft.load_examples(tuned_dir / "data" / "train.jsonl")[:9]]
+    batches = sft.length_batches(rows, 4)
+    assert sorted(i for b in batches for i in b) == list(range(len(rows))) and [len(b) for b in batches] == [4, 4, 1]
+    lengths = [len(rows[i]["input_ids"]) for b in batches for i in b]
+    assert lengths == sorted(lengths)
+    # The same per-token loss as one row at a time, whatever the rows' order.
+    one_by_one = sft.answer_loss(model, rows, tok.pad_token_id, "cpu", batch_size=1)
+    assert sft.answer_loss(model, rows[::-1], tok.pad_token_id, "cpu", batch_size=4) == pytest.approx(one_by_one,
+                                                                                                     rel=1e-4)
+
+
 def test_student_starts_from_evenly_spaced_teacher_layers(tuned_dir):
     from transformers import AutoModelForCausalLM
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from .sft import IGNORE, answer_logits, answer_window, collate
+from .sft import IGNORE, answer_logits, answer_window, collate, length_batches
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
@@ -99,22 +99,22 @@ def teacher_logits(teacher, rows: list[dict], pad_id: int, device, batch_size: i
 
     `vocab` (the teacher ids a pruned student keeps, `training.vocab`): only those logits, so the
     distribution is renormalized over the student's vocabulary and the ids are the student's."""
-    out = []
-    starts = range(0, len(rows), batch_size)
+    out: list = [None] * len(rows)
     with torch.no_grad():
-        for i in tqdm(starts, desc="distill: teacher logits", disable=not show_progress, dynamic_ncols=True):
-            chunk = rows[i:i + batch_size]
+        for batch in tqdm(length_batches(rows, batch_size), desc="distill: teacher logits",
+                          disable=not show_progress, dynamic_ncols=True):
+            chunk = [rows[i] for i in batch]
             logits, _ = answer_logits(teacher, {k: v.to(device) for k, v in collate(chunk, pad_id).items()})
-            for j, r in enumerate(chunk):
+            for j, (i, r) in enumerate(zip(batch, chunk)):
                 n = int((r["labels"] != IGNORE).sum())  # the answer: the row's last n tokens (left padding)
                 row = logits[j, -n - 1:-1].float()  # the positions that predict them
                 if vocab is not None:
                     row = row[:, vocab]
                 if top_k:
                     values, index = row.topk(min(top_k, row.shape[-1]), dim=-1)
-                    out.append((values.cpu(), index.cpu()))
+                    out[i] = (values.cpu(), index.cpu())
                 else:
-                    out.append((row.cpu(), None))
+                    out[i] = (row.cpu(), None)
     return out
 
 

@@ -75,12 +75,21 @@ def sft_loss(model, batch: dict) -> loop.StepResult:
     return loop.StepResult(causal_ce(*answer_logits(model, batch)), int(batch["attention_mask"].sum()))
 
 
+def length_batches(rows: list[dict], batch_size: int) -> list[list[int]]:
+    """Row indices in batches of similar length (the shortest first): a batch is padded to its longest row,
+    and in file order a quarter of an evaluation pass's tokens were padding (the instruct held-out set:
+    44.7k padded tokens for 35.3k real ones; sorted, 36.5k). Only for passes whose result does not depend
+    on the order (scoring, the teacher's logits), never for training batches."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def answer_loss(model, rows: list[dict], pad_id: int, device, batch_size: int = 8) -> float:
     """Mean cross-entropy per answer token over `rows`."""
     total, count = 0.0, 0
     with torch.no_grad():
-        for i in range(0, len(rows), batch_size):
-            b = {k: v.to(device) for k, v in collate(rows[i:i + batch_size], pad_id).items()}
+        for batch in length_batches(rows, batch_size):
+            b = {k: v.to(device) for k, v in collate([rows[i] for i in batch], pad_id).items()}
             n = int((b["labels"][:, 1:] != IGNORE).sum())
             total += causal_ce(*answer_logits(model, b)).item() * n
             count += n
