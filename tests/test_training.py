@@ -247,6 +247,41 @@ def test_instruction_data_covers_review_heading_and_definition_questions():
             assert "Razonamiento" in e.messages[1]["content"]
 
 
+def test_later_sentence_questions_show_the_answer_inside_the_window_not_first():
+    from training.data import later_question, later_window
+
+    assert later_question("Los lotes grandes ayudan, porque aportan más negativos.") == \
+        "¿Por qué los lotes grandes ayudan?"
+    assert later_question("La ganancia acumulada se define como una suma descontada.") == \
+        "¿Cómo se define la ganancia acumulada?"
+    assert later_question("Con $k$ pasos, porque sí.") is None and later_question("Una frase sin forma.") is None
+    chunks = corpus_chunks(load_corpus(COURSE))
+    plain = extract_pairs(chunks)
+    pairs = extract_pairs(chunks, later_sentences=True)
+    later = [p for p in pairs if p.origin == "later"]
+    assert later and len(later) <= len(chunks)
+    assert len({p.chunk_id for p in later}) == len(later)  # one per chunk at most
+    assert [p for p in pairs if p.origin != "later"] == plain  # the other kinds are unchanged
+    import random
+
+    shown = 0
+    for p in later:
+        window = later_window(p, chunks[p.chunk_id], 300, random.Random(0))
+        if window is None:
+            continue
+        shown += 1
+        assert len(window) <= 300 and _norm(p.answer)[:40] in _norm(window)
+        assert not _norm(window.removeprefix("… ")).startswith(_norm(p.answer)[:40])  # not its opening
+    assert shown >= len(later) // 3
+    examples = make_examples(later, chunks, num_passages=3, max_passage_chars=300, seed=0, cot_share=0,
+                             unanswerable_share=0)
+    assert examples
+    for e in examples:  # the prompt shows the window as is (it fits, so focus does not move it)
+        n = cited_numbers(e.answer)[0]
+        window = e.passages[n - 1]["text"]
+        assert f"[{n}]: {window}" in e.messages[1]["content"] and _norm(e.reference)[:40] in _norm(window)
+
+
 def test_rag_examples_use_the_retrieved_passages_as_the_app_would():
     chunks = corpus_chunks(load_corpus("course"))
     pairs = extract_pairs(chunks, seed=0)[:30]

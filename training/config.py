@@ -208,6 +208,10 @@ class InstructConfig:
     """Share of training questions that also get a chain-of-thought example."""
     seed: int = 0
     """Seeds the split, the distractors and the answer positions."""
+    later_sentences: bool = False
+    """Also ask about sentences further into a section («¿Por qué …?» from a «…, porque …» sentence, «¿Cómo se
+    calcula …?» from «… se calcula …»), shown in a window that opens a sentence or two before the answer, so
+    the model learns to find the answering sentence instead of copying the window's first one."""
     train_end_of_turn: bool = False
     """Also train the end-of-turn token's embedding row (peft `trainable_token_indices`). A base model never
     saw its chat template's turn end: Gemma 3 base's row sits among thousands of near-copies (cosine > 0.99),

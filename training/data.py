@@ -38,6 +38,8 @@ DEFINITION = re.compile(
     r"(?P<verb>es|son)\s+(?:un|una|el|la|los|las|lo)\s"
 )
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÁÉÍÓÚÑ¿«(])")
+WHY = re.compile(r"^(?P<a>[A-ZÁÉÍÓÚÑ][^?;:$«»()]{15,140}?),?\s+(?:porque|ya que)\s+\S")
+HOW = re.compile(r"^(?P<x>[A-ZÁÉÍÓÚÑ][^,;:$?«»()]{3,80}?)\s+se\s+(?P<v>calcula|define|obtiene|entrena|mide|construye|elige)\b")
 HEADING_TEMPLATES = [
     "¿Qué explica el curso sobre {h}?",
     "¿Qué se dice en el curso acerca de {h}?",
@@ -53,7 +55,7 @@ class QAPair:
     answer: str
     chunk_id: int
     origin: str
-    """'review' (the corpus's own Q&A), 'heading' or 'definition'."""
+    """'review' (the corpus's own Q&A), 'heading', 'definition' or 'later' (a sentence further in)."""
 
 
 @dataclass
@@ -117,8 +119,35 @@ def _body_after_question(text: str) -> str:
     return text
 
 
-def extract_pairs(chunks: list[Chunk], seed: int = 0, answer_chars: int = 260) -> list[QAPair]:
+def later_question(sentence: str) -> str | None:
+    """A question whose answer is `sentence`, for the two shapes that turn into one without a model:
+    «A, porque B.» -> «¿Por qué A?» and «X se calcula …» -> «¿Cómo se calcula X?». None otherwise."""
+    if "$" in sentence or sentence.startswith("-"):
+        return None
+    if m := WHY.match(sentence):
+        return f"¿Por qué {_lower_first(m.group('a'))}?"
+    if m := HOW.match(sentence):
+        return f"¿Cómo se {m.group('v')} {_lower_first(m.group('x'))}?"
+    return None
+
+
+def _keyword_question(sentence: str, heading: str) -> str | None:
+    """For a sentence no template fits: «Sobre <heading>, ¿qué dice el curso de <word> y <word>?», with its two
+    longest words that the heading lacks. An unnatural question, but one only that sentence answers."""
+    if "$" in sentence or sentence.startswith("-") or not heading:
+        return None
+    seen = set(re.findall(r"\w+", heading.lower()))
+    words = [w for w in dict.fromkeys(re.findall(r"[a-záéíóúñü]{7,}", sentence.lower())) if w not in seen]
+    if len(words) < 2:
+        return None
+    a, b = sorted(words, key=len, reverse=True)[:2]
+    return f"Sobre {_lower_first(heading)}, ¿qué dice el curso de «{a}» y «{b}»?"
+
+
+def extract_pairs(chunks: list[Chunk], seed: int = 0, answer_chars: int = 260,
+                  later_sentences: bool = False) -> list[QAPair]:
     rng = random.Random(seed)
+    later_rng = random.Random(seed + 1)  # its own draws: turning `later_sentences` on changes no other pair
     pairs: list[QAPair] = []
     seen_questions: set[str] = set()
 
@@ -147,6 +176,13 @@ def extract_pairs(chunks: list[Chunk], seed: int = 0, answer_chars: int = 260) -
             if d and len(s) < answer_chars + 60:
                 term = d.group("term")
                 add(f"¿Qué {d.group('verb')} {_lower_first(term)}?", s, cid, "definition")
+        if later_sentences:
+            later = [(s, later_question(s) or _keyword_question(s, heading)) for s in _sentences(c.text)[1:]
+                     if 60 <= len(s) < answer_chars + 60]
+            later = [(s, q) for s, q in later if q]
+            if later:  # one per chunk, so they do not crowd out the other kinds
+                s, q = later_rng.choice(later)
+                add(q, s, cid, "later")
     return pairs
 
 
@@ -156,8 +192,30 @@ def _first_start(chunks: list[Chunk], chunk: Chunk) -> int:
     return min(same) if same else chunk.start
 
 
-def _passage(number: int, chunk: Chunk) -> PromptPassage:
-    return PromptPassage(number, chunk.text, passage_label(chunk.source, chunk.heading_path))
+def _passage(number: int, chunk: Chunk, text: str | None = None) -> PromptPassage:
+    return PromptPassage(number, text or chunk.text, passage_label(chunk.source, chunk.heading_path))
+
+
+def later_window(pair: QAPair, gold: Chunk, max_chars: int, rng: random.Random) -> str | None:
+    """The gold passage as a 'later' pair's prompt shows it: opening one or two sentences before the answer
+    (what `focus` would show first is the answer itself, since the question is made of its words), within
+    `max_chars`, so the answer is in the window but not its first sentence. None when it does not fit."""
+    parts = sentences(gold.text)
+    at = next((i for i, p in enumerate(parts) if _squash(pair.answer)[:60] in _squash(p)), None)
+    if not at:
+        return None
+    max_chars -= 2  # room for the «… » that marks a cut opening
+    for back in sorted({rng.randint(1, 2), 1}, reverse=True):
+        lo = max(0, at - back)
+        shown = " ".join(parts[lo:at + 1])
+        if len(shown) > max_chars:
+            continue
+        for nxt in parts[at + 1:]:
+            if len(shown) + 1 + len(nxt) > max_chars:
+                break
+            shown += " " + nxt
+        return shown if lo == 0 else f"… {shown}"
+    return None
 
 
 def _distractors(chunks: list[Chunk], gold: Chunk, n: int, rng: random.Random) -> list[Chunk]:
@@ -204,9 +262,12 @@ def make_examples(pairs: list[QAPair], chunks: list[Chunk], num_passages: int, m
     for pair in pairs:
         gold = chunks[pair.chunk_id]
         retrieved = retrieve(pair.question) if retrieve else None
+        window = later_window(pair, gold, max_passage_chars, rng) if pair.origin == "later" else None
+        if pair.origin == "later" and window is None:
+            continue
         for v in range(variants):
             ctx, pos = _context(gold, chunks, retrieved, num_passages, v == 0, rng)
-            passages = [_passage(i, c) for i, c in enumerate(ctx, 1)]
+            passages = [_passage(i, c, window if i == pos + 1 else None) for i, c in enumerate(ctx, 1)]
             n = pos + 1
             cited = cite(visible_answer(pair, gold, max_passage_chars), n)
             examples.append(_example("rag", pair, passages, cited, False, max_passage_chars))

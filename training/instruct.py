@@ -36,7 +36,7 @@ def build_dataset(cfg: PipelineConfig, out: Path) -> tuple[list[Example], list[E
     """Instruction examples (train, held-out), also written as JSON lines under `<out>/data/`."""
     ic = cfg.instruct
     chunks = corpus_chunks(load_corpus(cfg.corpus.docs))
-    pairs = extract_pairs(chunks, seed=ic.seed, answer_chars=ic.answer_chars)
+    pairs = extract_pairs(chunks, seed=ic.seed, answer_chars=ic.answer_chars, later_sentences=ic.later_sentences)
     train_pairs, held_pairs = split_pairs(pairs, ic.held_out, ic.seed)
     index = open_index(Path(cfg.evaluate.index), cfg.corpus.docs)
     train = make_examples(train_pairs, chunks, ic.num_passages, ic.max_passage_chars, seed=ic.seed,
@@ -53,7 +53,7 @@ def build_dataset(cfg: PipelineConfig, out: Path) -> tuple[list[Example], list[E
             "pairs": len(pairs), "train_pairs": len(train_pairs), "held_out_pairs": len(held_pairs),
             "train_examples": len(train), "held_out_examples": len(held),
             "by_kind": {k: sum(e.kind == k for e in train) for k in ("rag", "cot", "unanswerable")},
-            "by_origin": {o: sum(p.origin == o for p in pairs) for o in ("review", "heading", "definition")},
+            "by_origin": {o: sum(p.origin == o for p in pairs) for o in ("review", "heading", "definition", "later")},
         })
 
     publish(out / "data", write)
