@@ -23,13 +23,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from training.metrics import PairedDifference, key_scores, paired_difference, rouge_l, token_f1
+from training.prompts import focus
 
 from .answer import EXTRACTIVE, LEAD, Answer, extractive_answer, lead_answer
 from .engine import Engine, Prepared
 from .settings import DecodingSettings
 
 BASELINES = (EXTRACTIVE, LEAD)
-METRICS = ("correct", "key_share", "token_f1", "rouge_l")
+METRICS = ("correct", "key_share", "token_f1", "rouge_l", "keys_shown")
 
 MARGINS = [("tuned", "base"), ("tuned", EXTRACTIVE), ("tuned", LEAD), ("distilled", "tuned")]
 """The comparisons the course makes: what instruction tuning adds, whether the model says more than the
@@ -63,6 +64,10 @@ class ScoredAnswer:
     seconds: float | None = None
     finish: str = ""
     error: str | None = None
+    keys_shown: float = float("nan")
+    """1.0 when every key group is in what the variant read (a model: its prompt's passages as `focus` showed
+    them; a baseline: the top 3 passages it picks sentences from), NaN without keys. A question whose keys were
+    not shown cannot be answered by reading: it tells a context failure from a reading one."""
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -70,7 +75,8 @@ class ScoredAnswer:
                 for k, v in d.items()}
 
 
-def score_answer(row: dict, answer: Answer) -> ScoredAnswer:
+def score_answer(row: dict, answer: Answer, shown: str = "") -> ScoredAnswer:
+    """`shown`: the text the variant read (`shown_text`), for `keys_shown`."""
     keys = row.get("keys", [])
     text = "" if answer.error else answer.text
     correct, share = key_scores(text, keys)
@@ -87,7 +93,16 @@ def score_answer(row: dict, answer: Answer) -> ScoredAnswer:
         new_tokens=stats.new_tokens if stats else 0,
         tokens_per_s=stats.tokens_per_s if stats and stats.new_tokens > 1 else None,
         ttft_s=stats.ttft_s if stats else None, seconds=stats.seconds if stats else None,
-        finish=stats.finish if stats else "", error=answer.error)
+        finish=stats.finish if stats else "", error=answer.error, keys_shown=key_scores(shown, keys)[0])
+
+
+def shown_text(engine: Engine, question: str, answer: Answer) -> str:
+    """What produced `answer` read: the extractive answers pick from the whole of the top 3 passages; a model
+    reads each passage of its prompt as `focus` cuts it to the variant's `max_passage_chars`."""
+    if answer.extractive or not answer.variant or answer.variant not in engine.variants:
+        return "\n".join(p.text for p in answer.passages[:3])
+    width = engine.registry.spec(answer.variant).max_passage_chars
+    return "\n".join(focus(p.text, question, width) for p in answer.passages)
 
 
 @dataclass
@@ -153,7 +168,8 @@ def evaluate(engine: Engine, qa: list[dict], settings: DecodingSettings | None =
     for i, row in enumerate(qa, 1):
         prepared = engine.prepare(row["question"], k)
         for name, score in scores.items():
-            score.answers.append(score_answer(row, answer_one(engine, prepared, name, settings)))
+            answer = answer_one(engine, prepared, name, settings)
+            score.answers.append(score_answer(row, answer, shown_text(engine, prepared.question.text, answer)))
         if progress:
             progress(i, len(qa))
     return list(scores.values())
@@ -252,7 +268,7 @@ def pool(sets: dict[str, dict]) -> dict:
                    if any(not math.isnan(x) for x in per_question[v][m]) else None for m in pq}
         rows[v]["n"] = n
         for m in ("words", "tokens_per_s", "ttft_s", "seconds_per_answer", "rouge_l", "valid_citations",
-                  "supported_citations"):
+                  "supported_citations", "keys_shown"):
             vals = [(s["variants"][v][m], s["variants"][v]["n"]) for s in sets.values()
                     if s["variants"][v].get(m) is not None]
             rows[v][m] = _round(sum(x * w for x, w in vals) / sum(w for _, w in vals)) if vals else None
@@ -261,17 +277,18 @@ def pool(sets: dict[str, dict]) -> dict:
 
 def format_scores(scores: list[VariantScore]) -> str:
     head = (f"{'variante':<16} {'n':>4} {'correctas':>9} {'claves':>7} {'F1':>6} {'ROUGE-L':>8} {'palabras':>8} "
-            f"{'citas ok':>8} {'respald.':>8} {'tokens/s':>8} {'1er token':>9} {'s/resp.':>7} {'errores':>7}")
+            f"{'citas ok':>8} {'respald.':>8} {'visibles':>8} {'tokens/s':>8} {'1er token':>9} {'s/resp.':>7} {'errores':>7}")
     lines = [head, "-" * len(head)]
     for s in scores:
         sp = s.speed()
         cells = [_fmt(s.mean("correct"), "{:.0%}"), _fmt(s.mean("key_share"), "{:.2f}"),
                  _fmt(s.mean("token_f1"), "{:.3f}"), _fmt(s.mean("rouge_l"), "{:.3f}"),
                  _fmt(s.mean("words"), "{:.1f}"), _fmt(s.mean("valid_citations"), "{:.0%}"),
-                 _fmt(s.mean("supported_citations"), "{:.0%}"), _fmt(sp["tokens_per_s"], "{:.1f}"), _fmt(sp["ttft_s"], "{:.2f}"),
-                 _fmt(sp["seconds_per_answer"], "{:.2f}")]
+                 _fmt(s.mean("supported_citations"), "{:.0%}"), _fmt(s.mean("keys_shown"), "{:.0%}"),
+                 _fmt(sp["tokens_per_s"], "{:.1f}"), _fmt(sp["ttft_s"], "{:.2f}"), _fmt(sp["seconds_per_answer"], "{:.2f}")]
         lines.append(f"{s.variant:<16} {s.n:>4} {cells[0]:>9} {cells[1]:>7} {cells[2]:>6} {cells[3]:>8} "
-                     f"{cells[4]:>8} {cells[5]:>8} {cells[6]:>8} {cells[7]:>8} {cells[8]:>9} {cells[9]:>7} {s.errors:>7}")
+                     f"{cells[4]:>8} {cells[5]:>8} {cells[6]:>8} {cells[7]:>8} {cells[8]:>8} {cells[9]:>9} {cells[10]:>7} "
+                     f"{s.errors:>7}")
     per_question = {s.variant: {m: s.values(m) for m in ("correct", "key_share", "token_f1")} for s in scores}
     for metric, label in (("correct", "correctas"), ("token_f1", "F1")):
         for name, diff in margins(per_question, metric).items():

@@ -200,6 +200,26 @@ def test_evaluation_scores_the_very_answer_the_app_gives(engine):
         assert [c["number"] for c in scored.citations] == [c.number for c in app.citations]
 
 
+def test_evaluation_says_whether_the_key_facts_were_in_what_each_variant_read(engine):
+    from assistant.evaluation import evaluate, shown_text
+    from training.metrics import key_scores
+    from training.prompts import focus
+
+    prepared = engine.prepare(QUESTION)
+    top = prepared.passages[0].text
+    width = engine.registry.spec("tuned").max_passage_chars
+    seen = focus(top, QUESTION, width)
+    windows = " ".join(focus(p.text, QUESTION, width) for p in prepared.passages)
+    unseen = next(w for w in top.split() if len(w) > 6 and w.isalpha() and key_scores(windows, [[w]])[0] == 0)
+    rows = [{"question": QUESTION, "answer": "-", "keys": [[seen.split()[0]]]},
+            {"question": QUESTION, "answer": "-", "keys": [[unseen]]}]
+    scores = {s.variant: s for s in evaluate(engine, rows, SHORT, variants=["tuned"])}
+    assert [a.keys_shown for a in scores["tuned"].answers] == [1.0, 0.0]
+    assert [a.keys_shown for a in scores["extractivo"].answers] == [1.0, 1.0]  # it reads whole passages
+    answer = engine.answer(prepared, "tuned", SHORT)
+    assert shown_text(engine, QUESTION, answer).startswith(focus(answer.passages[0].text, QUESTION, width))
+
+
 def test_the_chat_opens_on_the_variant_the_report_measured_best(tiny_models, course_index, tmp_path):
     import json
 

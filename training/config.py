@@ -17,6 +17,8 @@ import yaml
 
 from index.config import ConfigError, build_config, check, read_yaml_mapping
 
+from .prompts import CITATION_STYLES
+
 __all__ = ["ConfigError", "PipelineConfig", "load_config", "save_resolved"]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -212,6 +214,12 @@ class InstructConfig:
     """Also ask about sentences further into a section («¿Por qué …?» from a «…, porque …» sentence, «¿Cómo se
     calcula …?» from «… se calcula …»), shown in a window that opens a sentence or two before the answer, so
     the model learns to find the answering sentence instead of copying the window's first one."""
+    citation: str = "lead"
+    """Where an answer cites its passage: `lead` («Según [n]: …», the citation chosen before the words) or `end`
+    («… [n]», after them). The app reads either."""
+    written: list[str] = field(default_factory=list)
+    """Files of training questions written by people (`training.written`: question, the sentence or two of the
+    course that answer it, its file), added to the pairs made by rule; paths from the working directory."""
     train_end_of_turn: bool = False
     """Also train the end-of-turn token's embedding row (peft `trainable_token_indices`). A base model never
     saw its chat template's turn end: Gemma 3 base's row sits among thousands of near-copies (cosine > 0.99),
@@ -220,6 +228,8 @@ class InstructConfig:
 
     def validate(self, prefix: str = "") -> None:
         check(self.answer_chars >= 40, f"{prefix}answer_chars={self.answer_chars}: must be >= 40")
+        check(self.citation in CITATION_STYLES,
+              f"{prefix}citation={self.citation!r}: must be one of {', '.join(CITATION_STYLES)}")
         check(self.variants >= 1, f"{prefix}variants={self.variants}: must be >= 1")
         check(0 <= self.cot_share <= 1, f"{prefix}cot_share={self.cot_share}: must be in [0, 1]")
         check(self.lora_r >= 1, f"{prefix}lora_r={self.lora_r}: must be >= 1")

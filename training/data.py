@@ -55,7 +55,8 @@ class QAPair:
     answer: str
     chunk_id: int
     origin: str
-    """'review' (the corpus's own Q&A), 'heading', 'definition' or 'later' (a sentence further in)."""
+    """'review' (the corpus's own Q&A), 'heading', 'definition', 'later' (a sentence further in) or 'written'
+    (a question people wrote, `training.written`)."""
 
 
 @dataclass
@@ -218,6 +219,33 @@ def later_window(pair: QAPair, gold: Chunk, max_chars: int, rng: random.Random) 
     return None
 
 
+def written_window(pair: QAPair, gold: Chunk, max_chars: int, rng: random.Random) -> tuple[bool, str | None]:
+    """How a written pair's answering passage is shown: (usable, window). The window is None when the app's own
+    view of the passage (`focus` on the question) already shows the answer; otherwise it opens zero to two
+    sentences before the answer, so the model learns that an answer can sit anywhere in what it reads, not
+    only at the top. Unusable when the answer alone is longer than a passage's window."""
+    if _squash(pair.answer) in _squash(focus(gold.text, pair.question, max_chars)):
+        return True, None
+    if len(pair.answer) > max_chars - 2:
+        return False, None
+    parts = sentences(gold.text)
+    head = _squash(pair.answer)[:40]
+    at = next((i for i, p in enumerate(parts) if head in _squash(p) or _squash(p) in _squash(pair.answer)), None)
+    if at is None:
+        return False, None
+    lo = max(0, at - rng.randint(0, 2))
+    while lo < at and len(" ".join(parts[lo:at]) + " " + pair.answer) > max_chars - 2:
+        lo += 1
+    shown = " ".join(parts[lo:at]) + (" " if lo < at else "") + pair.answer
+    for nxt in parts[at + 1:]:
+        if _squash(nxt) in _squash(pair.answer):
+            continue
+        if len(shown) + 1 + len(nxt) > max_chars - 2:
+            break
+        shown += " " + nxt
+    return True, (shown if lo == 0 else f"… {shown}")
+
+
 def _distractors(chunks: list[Chunk], gold: Chunk, n: int, rng: random.Random) -> list[Chunk]:
     pool = [c for c in chunks if c.source != gold.source]
     return rng.sample(pool, min(n, len(pool)))
@@ -249,7 +277,8 @@ def _context(gold: Chunk, chunks: list[Chunk], retrieved: list[Chunk] | None, n:
 
 def make_examples(pairs: list[QAPair], chunks: list[Chunk], num_passages: int, max_passage_chars: int,
                   seed: int = 0, cot_share: float = 0.5, unanswerable_share: float = 0.1,
-                  variants: int = 1, retrieve: Callable[[str], list[Chunk]] | None = None) -> list[Example]:
+                  variants: int = 1, retrieve: Callable[[str], list[Chunk]] | None = None,
+                  citation: str = "lead") -> list[Example]:
     """`variants` RAG examples per pair.
 
     With `retrieve` (question -> the index's best chunks), the first variant's passages are exactly what
@@ -265,11 +294,15 @@ def make_examples(pairs: list[QAPair], chunks: list[Chunk], num_passages: int, m
         window = later_window(pair, gold, max_passage_chars, rng) if pair.origin == "later" else None
         if pair.origin == "later" and window is None:
             continue
+        if pair.origin == "written":
+            usable, window = written_window(pair, gold, max_passage_chars, rng)
+            if not usable:
+                continue
         for v in range(variants):
             ctx, pos = _context(gold, chunks, retrieved, num_passages, v == 0, rng)
             passages = [_passage(i, c, window if i == pos + 1 else None) for i, c in enumerate(ctx, 1)]
             n = pos + 1
-            cited = cite(visible_answer(pair, gold, max_passage_chars), n)
+            cited = cite(pair.answer if window else visible_answer(pair, gold, max_passage_chars), n, citation)
             examples.append(_example("rag", pair, passages, cited, False, max_passage_chars))
         if rng.random() < cot_share:
             steps = [f"La pregunta es: {pair.question}",

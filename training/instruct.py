@@ -28,6 +28,7 @@ from .data import Example, extract_pairs, make_examples, split_pairs
 from .retrieval import index_fingerprint, open_index, retrieve_chunks
 from .runtime import setup_runtime
 from .sft import answer_loss, collate, encode_example, load_examples, sft_loss
+from .written import load_written, written_pairs
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,15 @@ def build_dataset(cfg: PipelineConfig, out: Path) -> tuple[list[Example], list[E
     ic = cfg.instruct
     chunks = corpus_chunks(load_corpus(cfg.corpus.docs))
     pairs = extract_pairs(chunks, seed=ic.seed, answer_chars=ic.answer_chars, later_sentences=ic.later_sentences)
+    for path in ic.written:
+        pairs += written_pairs(load_written(path), chunks, name=path)
     train_pairs, held_pairs = split_pairs(pairs, ic.held_out, ic.seed)
     index = open_index(Path(cfg.evaluate.index), cfg.corpus.docs)
     train = make_examples(train_pairs, chunks, ic.num_passages, ic.max_passage_chars, seed=ic.seed,
                           cot_share=ic.cot_share, variants=ic.variants,
-                          retrieve=lambda q: retrieve_chunks(index, q, ic.num_passages + 1))
-    held = make_examples(held_pairs, chunks, ic.num_passages, ic.max_passage_chars, seed=ic.seed + 1)
+                          retrieve=lambda q: retrieve_chunks(index, q, ic.num_passages + 1), citation=ic.citation)
+    held = make_examples(held_pairs, chunks, ic.num_passages, ic.max_passage_chars, seed=ic.seed + 1,
+                         citation=ic.citation)
 
     def write(tmp: Path) -> None:
         for name, rows in (("train", train), ("held_out", held)):
@@ -53,7 +57,7 @@ def build_dataset(cfg: PipelineConfig, out: Path) -> tuple[list[Example], list[E
             "pairs": len(pairs), "train_pairs": len(train_pairs), "held_out_pairs": len(held_pairs),
             "train_examples": len(train), "held_out_examples": len(held),
             "by_kind": {k: sum(e.kind == k for e in train) for k in ("rag", "cot", "unanswerable")},
-            "by_origin": {o: sum(p.origin == o for p in pairs) for o in ("review", "heading", "definition", "later")},
+            "by_origin": {o: sum(p.origin == o for p in pairs) for o in ("review", "heading", "definition", "later", "written")},
         })
 
     publish(out / "data", write)

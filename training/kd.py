@@ -105,7 +105,7 @@ def teacher_logits(teacher, rows: list[dict], pad_id: int, device, batch_size: i
                           disable=not show_progress, dynamic_ncols=True):
             chunk = [rows[i] for i in batch]
             logits, _ = answer_logits(teacher, {k: v.to(device) for k, v in collate(chunk, pad_id).items()})
-            for j, (i, r) in enumerate(zip(batch, chunk)):
+            for j, (i, r) in enumerate(zip(batch, chunk, strict=True)):
                 n = int((r["labels"] != IGNORE).sum())  # the answer: the row's last n tokens (left padding)
                 row = logits[j, -n - 1:-1].float()  # the positions that predict them
                 if vocab is not None:

@@ -168,8 +168,15 @@ def format_passages(passages: Sequence[PromptPassage], max_chars: int = 600, que
     return "\n".join(lines)
 
 
-def cite(answer: str, number: int) -> str:
-    """The answer format the models are tuned on: the citation first, then the passage's words."""
+CITATION_STYLES = ("lead", "end")
+
+
+def cite(answer: str, number: int, style: str = "lead") -> str:
+    """The answer format the models are tuned on: the passage's words with their citation, first
+    (`lead`: «Según [n]: …») or after them (`end`: «… [n]»). With the citation first the model commits to a
+    passage number before it has chosen what to say; at the end the number follows from what it quoted."""
+    if style == "end":
+        return f"{answer} [{number}]"
     return f"Según [{number}]: {answer}"
 
 
