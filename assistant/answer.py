@@ -134,6 +134,9 @@ SECOND_MIN = 0.3
 """A second sentence joins when its own score is at least this share of the best one's."""
 SHORT_WORDS = 15
 """A chosen sentence shorter than this (or ending in «:», a list's label) brings the next one along."""
+_ANAPHORA = re.compile(r"(?:Est|Es|Dich)[aeo]s?\b|Tal(?:es)?\b|Ello\b|Así\b")
+"""A sentence opening with a demonstrative («Esta técnica se llama teacher forcing.») names what the sentence
+before it said: that one comes first."""
 
 
 class _Candidate(NamedTuple):
@@ -158,7 +161,8 @@ def extractive_answer(question: str, passages: Sequence[Passage], notices: list[
     index (1 without one), divided by a mild length norm, minus a penalty per passage rank. The best
     sentence is the answer; the second is the one that adds the most question stems the first lacks
     (plus half its own score), kept when its own score is at least SECOND_MIN of the best's. A short
-    chosen sentence, or one ending in «:», brings the sentence after it. The best sentence comes first,
+    chosen sentence, or one ending in «:», brings the sentence after it; one opening with a demonstrative
+    («Esta técnica se llama…») brings the one before it instead. The best sentence comes first,
     or both in their passage's order when they come from one passage. The constants were chosen on the
     387 people-written training questions (`training/questions/course.jsonl`), not on the dev sets they
     are reported on (README, "The extractive answer")."""
@@ -190,8 +194,12 @@ def extractive_answer(question: str, passages: Sequence[Passage], notices: list[
         pieces = []
         for c in chosen:
             sentence = c.parts[c.position]
+            before = c.parts[c.position - 1] if c.position > 0 else ""
             after = c.parts[c.position + 1] if c.position + 1 < len(c.parts) else ""
-            if ((len(sentence.split()) < SHORT_WORDS or sentence.endswith(":")) and after
+            if (_ANAPHORA.match(sentence) and before and not before.endswith("?")
+                    and (c.rank, c.position - 1) not in taken):
+                sentence = f"{before} {sentence}"
+            elif ((len(sentence.split()) < SHORT_WORDS or sentence.endswith(":")) and after
                     and not after.endswith("?") and (c.rank, c.position + 1) not in taken):
                 sentence = f"{sentence} {after}"
             pieces.append(f"{sentence} [{c.number}]")

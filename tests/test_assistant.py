@@ -169,6 +169,14 @@ def test_extractive_answer_completes_a_short_sentence_and_a_list_label():
     assert "Intro larga" not in answer.text
 
 
+def test_extractive_answer_brings_the_sentence_a_demonstrative_points_back_to():
+    text = ("Durante el entrenamiento se da como entrada la palabra correcta del paso anterior, no la predicha. "
+            "Esta técnica se llama teacher forcing. Tiene dos ventajas que se verán más adelante en el curso.")
+    answer = extractive_answer("¿Qué es teacher forcing?", [passage(1, text)])
+    assert answer.text.startswith("Durante el entrenamiento se da como entrada la palabra correcta")
+    assert "Esta técnica se llama teacher forcing. [1]" in answer.text
+
+
 def test_extractive_answer_adds_the_sentence_that_covers_what_the_first_lacks():
     question = "¿Qué función de puntuación usa Bahdanau y cuál usa Luong?"
     first = passage(1, "Bahdanau usa una función de puntuación aditiva que calcula cada peso con una pequeña red neuronal. "
