@@ -691,10 +691,13 @@ def test_a_student_keeps_its_teacher_s_architecture():
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     cfg = Gemma3TextConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
-                           num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=8)
+                           num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=8,
+                           layer_types=["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"])
     teacher = Gemma3ForCausalLM(cfg).eval()
     student = kd.make_student(teacher, 2, "block").eval()
     assert type(student) is Gemma3ForCausalLM and student.config.num_hidden_layers == 2
-    assert len(student.config.layer_types) == 2
+    # Teacher layers 0 and 3 are copied: the global layer stays global (full attention, its own RoPE base).
+    assert student.config.layer_types == ["sliding_attention", "full_attention"]
+    assert not student.model.layers[1].self_attn.is_sliding and student.model.layers[0].self_attn.is_sliding
     torch.testing.assert_close(student.model.layers[1].mlp.up_proj.weight, teacher.model.layers[3].mlp.up_proj.weight)
     assert student(torch.tensor([[1, 2, 3]])).logits.shape == (1, 3, 64)

@@ -56,11 +56,14 @@ def make_student(teacher: PreTrainedModel, num_layers: int, selection: str = "sp
     """The teacher's own architecture (Llama, Gemma 3, …) with `num_layers` of its layers, copied."""
     cfg = copy.deepcopy(teacher.config)
     cfg.num_hidden_layers = num_layers
+    mapping = layer_map(teacher.config.num_hidden_layers, num_layers, selection)
     if getattr(cfg, "layer_types", None):
-        cfg.layer_types = cfg.layer_types[:num_layers]
+        # Each copied layer keeps its own attention type: Gemma 3's global layers (every sixth, the last
+        # one among them) use full attention and another RoPE base than its sliding-window layers, so a
+        # global layer run as a sliding one would read positions its weights were not trained on.
+        cfg.layer_types = [teacher.config.layer_types[j] for j in mapping]
     student = type(teacher)(cfg)
     student.generation_config = copy.deepcopy(teacher.generation_config)  # eos ids, suppressed tokens
-    mapping = layer_map(teacher.config.num_hidden_layers, num_layers, selection)
     student.model.embed_tokens.load_state_dict(teacher.model.embed_tokens.state_dict())
     student.model.norm.load_state_dict(teacher.model.norm.state_dict())
     if not cfg.tie_word_embeddings:
