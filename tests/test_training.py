@@ -65,6 +65,7 @@ def test_shipped_profiles_load():
     ("distill.num_layers=5", "distill.num_layers=5 exceeds"),
     ("runtime.device=tpu", "runtime.device='tpu'"),
     ("instruct.lora_r=two", "instruct.lora_r='two': expected an integer"),
+    ("distill.cot_share=1.5", "distill.cot_share=1.5: must be in [0, 1]"),
 ])
 def test_bad_config_fails_before_any_work_naming_the_value(override, message):
     with pytest.raises(ConfigError, match=_re(message)):
@@ -684,6 +685,16 @@ def test_a_config_field_added_after_a_model_was_made_counts_as_its_default(tmp_p
     assert changed_sections(cfg, tmp_path / "models", "tuned") == []
     assert changed_sections(tiny(**{"instruct.train_end_of_turn": "true"}), tmp_path / "models",
                             "tuned") == ["instruct"]
+
+
+def test_the_student_can_train_on_fewer_chain_of_thought_examples():
+    from training.distill import fewer_cot
+
+    examples = [{"kind": k, "i": i} for i, k in enumerate(["rag", "cot", "rag", "cot", "unanswerable", "cot", "cot"])]
+    assert fewer_cot(examples, 1.0) == examples
+    assert [e["kind"] for e in fewer_cot(examples, 0.0)] == ["rag", "rag", "unanswerable"]
+    half = fewer_cot(examples, 0.5)  # the first two chain-of-thought examples stay, in order
+    assert [e["i"] for e in half] == [0, 1, 2, 3, 4]
 
 
 def test_a_student_keeps_its_teacher_s_architecture():

@@ -263,6 +263,9 @@ class DistillConfig:
     """Prune the student's vocabulary (training/vocab.py) to the `vocab_top` first tokens plus every token
     the course text and the training examples use; 0 keeps the teacher's. Gemma 3's 262k-row output
     projection is most of its per-token cost."""
+    cot_share: float = 1.0
+    """Share of the instruction data's chain-of-thought examples the student trains on (the first ones, in
+    the data's order); 1 keeps them all, 0 trains it on plain answers only."""
 
     def validate(self, prefix: str = "") -> None:
         check(self.num_layers >= 1, f"{prefix}num_layers={self.num_layers}: must be >= 1")
@@ -272,6 +275,7 @@ class DistillConfig:
                f"{prefix}layer_selection={self.layer_selection!r}: choose spread or block")
         check(self.top_k >= 0, f"{prefix}top_k={self.top_k}: must be >= 0 (0: the full vocabulary)")
         check(self.vocab_top >= 0, f"{prefix}vocab_top={self.vocab_top}: must be >= 0 (0: the teacher's vocabulary)")
+        check(0 <= self.cot_share <= 1, f"{prefix}cot_share={self.cot_share}: must be in [0, 1]")
 
 
 @dataclass

@@ -38,6 +38,13 @@ from .vocab import kept_ids, prune_embeddings, prune_tokenizer
 log = logging.getLogger(__name__)
 
 
+def fewer_cot(examples: list[dict], share: float) -> list[dict]:
+    """The examples with only the first `share` of the chain-of-thought ones (see `DistillConfig.cot_share`)."""
+    cot = [i for i, e in enumerate(examples) if e.get("kind") == "cot"]
+    drop = set(cot[round(share * len(cot)):])
+    return [e for i, e in enumerate(examples) if i not in drop]
+
+
 def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     rt = setup_runtime(cfg.runtime)
     dc = cfg.distill
@@ -52,6 +59,7 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
                          "(or the same number and a pruned vocabulary, distill.vocab_top)")
     train_ex = load_examples(out / "data" / "train.jsonl")
     held_ex = load_examples(out / "data" / "held_out.jsonl")
+    train_ex = fewer_cot(train_ex, dc.cot_share)
     if dc.sequence_kd:
         train_ex = train_ex + teacher_answers(teacher, tokenizer, train_ex, rt.device, show_progress=rt.is_main)
     keep = None
