@@ -58,9 +58,9 @@ def make_student(teacher: PreTrainedModel, num_layers: int, selection: str = "sp
     cfg.num_hidden_layers = num_layers
     mapping = layer_map(teacher.config.num_hidden_layers, num_layers, selection)
     if getattr(cfg, "layer_types", None):
-        # Each copied layer keeps its own attention type: Gemma 3's global layers (every sixth, the last
-        # one among them) use full attention and another RoPE base than its sliding-window layers, so a
-        # global layer run as a sliding one would read positions its weights were not trained on.
+        # Each copied layer keeps its own attention type: Gemma 3's global layers (every sixth: 5, 11 and 17
+        # of the 270M model's 18) use full attention and another RoPE base than its sliding-window layers, so
+        # a global layer run as a sliding one would read positions its weights were not trained on.
         cfg.layer_types = [teacher.config.layer_types[j] for j in mapping]
     student = type(teacher)(cfg)
     student.generation_config = copy.deepcopy(teacher.generation_config)  # eos ids, suppressed tokens
