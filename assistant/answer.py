@@ -137,6 +137,16 @@ SHORT_WORDS = 15
 _ANAPHORA = re.compile(r"(?:Est|Es|Dich)[aeo]s?\b|Tal(?:es)?\b|Ello\b|Así\b")
 """A sentence opening with a demonstrative («Esta técnica se llama teacher forcing.») names what the sentence
 before it said: that one comes first."""
+_ENUMERATOR = re.compile(r"(?:[-•○▪*o]\s*)*(?:\d{1,2}[.)]|[a-z][.)])?(?:\s*[-•○▪*o])*")
+"""A list's number or bullet standing alone («2.», «- 3.», «•»): slide and review-sheet lists number their items
+on a line of their own, which the sentence splitter keeps as a unit."""
+
+
+def answer_units(text: str) -> list[str]:
+    """A passage's sentences as the extractive answer picks them: without list numbers standing alone. Such a
+    number is no sentence, and as the follower of a short chosen sentence it took the place of the item it
+    numbers («Se mide la similitud entre Q y K. - 3.» instead of «… **Softmax:** Se normalizan los pesos…»)."""
+    return [s for s in sentences(text) if not _ENUMERATOR.fullmatch(s)]
 
 
 class _Candidate(NamedTuple):
@@ -171,7 +181,7 @@ def extractive_answer(question: str, passages: Sequence[Passage], notices: list[
     penalty = RANK_PENALTY * sum(weight.values()) / max(1, len(weight))
     scored = []
     for rank, p in enumerate(passages[:max_passages]):
-        parts = sentences(p.text)
+        parts = answer_units(p.text)
         for i, sentence in enumerate(parts):
             if sentence.endswith("?"):  # a review question's own line restates, it does not answer
                 continue

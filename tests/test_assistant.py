@@ -169,6 +169,16 @@ def test_extractive_answer_completes_a_short_sentence_and_a_list_label():
     assert "Intro larga" not in answer.text
 
 
+def test_extractive_answer_skips_a_list_number_standing_alone():
+    """Slides number their items on a line of their own; «- 3.» is no sentence, so a short chosen sentence
+    brings the item after it, not its number."""
+    text = ("Pasos de la atención: - 1. Se mide la similitud entre Q y K. - 2. "
+            "Softmax: se normalizan los pesos para obtener probabilidades. - 3. Se combina V con esos pesos.")
+    answer = extractive_answer("¿Cómo se mide la similitud entre Q y K en la atención?", [passage(1, text)])
+    assert "Se mide la similitud entre Q y K. Softmax: se normalizan los pesos" in answer.text
+    assert "- 2." not in answer.text and "- 3." not in answer.text
+
+
 def test_extractive_answer_brings_the_sentence_a_demonstrative_points_back_to():
     text = ("Durante el entrenamiento se da como entrada la palabra correcta del paso anterior, no la predicha. "
             "Esta técnica se llama teacher forcing. Tiene dos ventajas que se verán más adelante en el curso.")
