@@ -133,7 +133,8 @@ among eighty should not beat a short sentence matching the same three."""
 SECOND_MIN = 0.3
 """A second sentence joins when its own score is at least this share of the best one's."""
 SHORT_WORDS = 15
-"""A chosen sentence shorter than this (or ending in «:», a list's label) brings the next one along."""
+"""A chosen sentence shorter than this (or ending in «:», a list's label) brings the next one along
+(`_followers`)."""
 _ANAPHORA = re.compile(r"(?:Est|Es|Dich)[aeo]s?\b|Tal(?:es)?\b|Ello\b|Así\b")
 """A sentence opening with a demonstrative («Esta técnica se llama teacher forcing.») names what the sentence
 before it said: that one comes first."""
@@ -162,6 +163,21 @@ class _Candidate(NamedTuple):
     """The question's content stems it contains."""
 
 
+def _followers(c: _Candidate, taken: set[tuple[int, int]]) -> list[str]:
+    """What a short chosen sentence or a list's label brings from its passage: the next sentence, and when
+    that one is itself a label («RAG (Retrieval-Augmented Generation):»), the item it labels; never a
+    review question's own line or a sentence the answer already holds."""
+    out: list[str] = []
+    for i in range(c.position + 1, min(c.position + 3, len(c.parts))):
+        follower = c.parts[i]
+        if follower.endswith("?") or (c.rank, i) in taken:
+            break
+        out.append(follower)
+        if not follower.endswith(":"):
+            break
+    return out
+
+
 def extractive_answer(question: str, passages: Sequence[Passage], notices: list[str] | None = None,
                       idf: Mapping[str, float] | None = None, max_passages: int = 3) -> Answer:
     """No model needed: the sentence or two of the top passages that best answer the question, each cited.
@@ -171,7 +187,8 @@ def extractive_answer(question: str, passages: Sequence[Passage], notices: list[
     index (1 without one), divided by a mild length norm, minus a penalty per passage rank. The best
     sentence is the answer; the second is the one that adds the most question stems the first lacks
     (plus half its own score), kept when its own score is at least SECOND_MIN of the best's. A short
-    chosen sentence, or one ending in «:», brings the sentence after it; one opening with a demonstrative
+    chosen sentence, or one ending in «:», brings the sentence after it (and, when that one is a label, the
+    item it labels); one opening with a demonstrative
     («Esta técnica se llama…») brings the one before it instead. The best sentence comes first,
     or both in their passage's order when they come from one passage. The constants were chosen on the
     387 people-written training questions (`training/questions/course.jsonl`), not on the dev sets they
@@ -205,13 +222,11 @@ def extractive_answer(question: str, passages: Sequence[Passage], notices: list[
         for c in chosen:
             sentence = c.parts[c.position]
             before = c.parts[c.position - 1] if c.position > 0 else ""
-            after = c.parts[c.position + 1] if c.position + 1 < len(c.parts) else ""
             if (_ANAPHORA.match(sentence) and before and not before.endswith("?")
                     and (c.rank, c.position - 1) not in taken):
                 sentence = f"{before} {sentence}"
-            elif ((len(sentence.split()) < SHORT_WORDS or sentence.endswith(":")) and after
-                    and not after.endswith("?") and (c.rank, c.position + 1) not in taken):
-                sentence = f"{sentence} {after}"
+            elif len(sentence.split()) < SHORT_WORDS or sentence.endswith(":"):
+                sentence = " ".join([sentence, *_followers(c, taken)])
             pieces.append(f"{sentence} [{c.number}]")
         text = " ".join(pieces)
     answer = assemble_answer(EXTRACTIVE, text, passages, cot=False, notices=notices)

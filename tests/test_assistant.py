@@ -179,6 +179,15 @@ def test_extractive_answer_skips_a_list_number_standing_alone():
     assert "- 2." not in answer.text and "- 3." not in answer.text
 
 
+def test_extractive_answer_brings_the_item_a_following_label_names():
+    """A short sentence brings the next one; when that is a list's label, the label alone would dangle."""
+    text = ("Formas de reducir las alucinaciones: - 1. Ajustar el modelo con datos de la tarea. - 2. RAG: "
+            "- Recuperar documentos y responder a partir de ellos. - 3. Filtrado: usar un modelo de recompensa.")
+    answer = extractive_answer("¿Cómo se ajusta el modelo con datos de la tarea?", [passage(1, text)])
+    assert "Ajustar el modelo con datos de la tarea. RAG: - Recuperar documentos y responder" in answer.text
+    assert "Filtrado" not in answer.text
+
+
 def test_extractive_answer_brings_the_sentence_a_demonstrative_points_back_to():
     text = ("Durante el entrenamiento se da como entrada la palabra correcta del paso anterior, no la predicha. "
             "Esta técnica se llama teacher forcing. Tiene dos ventajas que se verán más adelante en el curso.")
