@@ -188,8 +188,8 @@ def extractive_answer(question: str, passages: Sequence[Passage], notices: list[
     sentence is the answer; the second is the one that adds the most question stems the first lacks
     (plus half its own score), kept when its own score is at least SECOND_MIN of the best's. A short
     chosen sentence, or one ending in «:», brings the sentence after it (and, when that one is a label, the
-    item it labels); one opening with a demonstrative
-    («Esta técnica se llama…») brings the one before it instead. The best sentence comes first,
+    item it labels); one opening with a demonstrative («Esta técnica se llama…») brings the one before it
+    instead. A list's number standing alone is no sentence (`answer_units`). The best sentence comes first,
     or both in their passage's order when they come from one passage. The constants were chosen on the
     387 people-written training questions (`training/questions/course.jsonl`), not on the dev sets they
     are reported on (README, "The extractive answer")."""
