@@ -62,7 +62,7 @@ class Controls:
 DECODING_TABS = ("Chat", "Comparar", "Siguiente token")
 """Where the retrieval and decoding controls act; Documentos and Modelos do not show them."""
 _KEYS = ("variant", "cot", "k", "strategy", "num_beams", "length_penalty", "temperature", "top_k", "top_p",
-         "seed", "repetition_penalty", "max_new_tokens")
+         "seed", "repetition_penalty", "stop_on_repeat", "max_new_tokens")
 
 
 def sidebar(eng: Engine) -> Controls:
@@ -128,6 +128,10 @@ def decoding_controls() -> DecodingSettings:
         st.caption("La búsqueda voraz elige siempre el token más probable: no tiene más parámetros.")
     values["repetition_penalty"] = st.slider("Penalización de repetición", 1.0, 2.0, d.repetition_penalty, 0.05,
                                              key="repetition_penalty")
+    values["stop_on_repeat"] = st.slider("Cortar repeticiones (tokens; 0 = nunca)", 0, 32, d.stop_on_repeat,
+                                         key="stop_on_repeat",
+                                         help="Termina la respuesta cuando el modelo repite tantos tokens seguidos "
+                                              "que ya había escrito (no cuenta citar los pasajes).")
     values["max_new_tokens"] = st.slider("Máx. tokens nuevos", 8, 512, d.max_new_tokens, 8, key="max_new_tokens")
     try:
         return DecodingSettings(strategy=strategy, **values)

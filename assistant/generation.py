@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
-from transformers import TextIteratorStreamer
+from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from .registry import LoadedVariant
 from .settings import DecodingSettings
@@ -34,6 +34,37 @@ ALL_THREADS = torch.get_num_threads()
 them all; decoding may use fewer (`decode_threads`)."""
 
 
+def repeat_start(ids: list[int], n: int) -> int | None:
+    """Where `ids` first repeats a run of `n` tokens it already holds (the repeat's first token), or None."""
+    seen: set[tuple[int, ...]] = set()
+    for i in range(len(ids) - n + 1):
+        run = tuple(ids[i:i + n])
+        if run in seen:
+            return i
+        seen.add(run)
+    return None
+
+
+class AnswerRepeatStop(StoppingCriteria):
+    """Ends an answer once its last `n` tokens repeat a run it already wrote (the setting `stop_on_repeat`).
+    Only the tokens after `prompt_len` count, so quoting a passage never stops it; each beam is checked on
+    its own tokens. The repeated run is cut from the answer afterwards (`StreamedGeneration._finish`)."""
+
+    def __init__(self, n: int, prompt_len: int) -> None:
+        self.n = n
+        self.prompt_len = prompt_len
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        done = [len(ids) > self.n and _ends_in_repeat(ids, self.n)
+                for ids in input_ids[:, self.prompt_len:].tolist()]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def _ends_in_repeat(ids: list[int], n: int) -> bool:
+    last = ids[-n:]
+    return any(ids[i:i + n] == last for i in range(len(ids) - n))
+
+
 @dataclass
 class TokenStep:
     """One generated token: its text, probability, and the most probable alternatives at that step."""
@@ -47,13 +78,14 @@ class TokenStep:
 class GenerationStats:
     prompt_tokens: int = 0
     new_tokens: int = 0
+    """Tokens decoded, a repeat cut from the answer included (the work its speed measures)."""
     seconds: float = 0.0
     ttft_s: float | None = None
     """Seconds from the call to the first generated token (whole answer for beam search)."""
     tokens_per_s: float = 0.0
     """Decoding speed after the first token (prefill is in ttft_s)."""
     finish: str = ""
-    """'eos', 'stop' (few-shot stop string) or 'length'."""
+    """'eos', 'stop' (few-shot stop string), 'repeat' (`stop_on_repeat`) or 'length'."""
 
     def line(self) -> str:
         ttft = f"{self.ttft_s:.2f} s" if self.ttft_s is not None else "—"
@@ -176,6 +208,9 @@ class StreamedGeneration:
         model, tok = self.variant.model, self.variant.tokenizer
         ids = torch.tensor([self.input_ids], device=self.variant.device)
         kwargs = self.settings.generate_kwargs() | {"max_new_tokens": self.max_new_tokens}
+        if self.settings.stop_on_repeat:
+            kwargs["stopping_criteria"] = StoppingCriteriaList(
+                [AnswerRepeatStop(self.settings.stop_on_repeat, len(self.input_ids))])
         if self.stop_strings:
             kwargs |= {"stop_strings": list(self.stop_strings), "tokenizer": tok}
         try:
@@ -203,9 +238,14 @@ class StreamedGeneration:
         new_ids = self._new_ids()
         steps = token_steps(self._output, tok, len(self.input_ids))
         text = stop_filter.final_text().strip()
+        repeat = repeat_start(new_ids, self.settings.stop_on_repeat) if self.settings.stop_on_repeat else None
         if stop_filter.stopped:
             steps = _trim_steps(steps, len(stop_filter.final_text()))
             finish = "stop"
+        elif repeat is not None:  # the streamed text showed the repeated run: the answer ends before it
+            text = tok.decode(new_ids[:repeat], skip_special_tokens=True).strip()
+            steps = steps[:repeat]
+            finish = "repeat"
         elif tok.eos_token_id in new_ids:
             finish = "eos"
         else:

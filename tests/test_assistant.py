@@ -4,7 +4,7 @@ import pytest
 
 from assistant.answer import assemble_answer, extractive_answer, highlight, lead_answer, resolve_citations
 from assistant.engine import MAX_QUESTION_CHARS, guard_question, looks_spanish
-from assistant.generation import StopFilter
+from assistant.generation import AnswerRepeatStop, StopFilter, repeat_start
 from assistant.registry import FORMAT, ModelLoadError, read_variant_spec
 from assistant.retrieval import Passage
 from assistant.settings import DecodingSettings, SettingsError
@@ -36,6 +36,7 @@ def test_beam_settings_map_onto_generate():
 @pytest.mark.parametrize("field, value", [
     ("strategy", "nucleus"), ("temperature", 0.0), ("temperature", float("nan")), ("top_p", 1.5),
     ("top_k", -1), ("max_new_tokens", 0), ("repetition_penalty", 0.5), ("num_beams", 1.5), ("seed", -3),
+    ("stop_on_repeat", -1),
 ])
 def test_impossible_settings_are_refused_naming_the_value(field, value):
     kwargs = {"strategy": "beam"} if field == "num_beams" else {}
@@ -60,6 +61,24 @@ def test_overrides_ignore_unset_flags():
 
 
 # ---------------------------------------------------------------------------- prompts (owned by training.prompts)
+
+def test_repeat_start_finds_where_an_answer_begins_repeating_itself():
+    assert repeat_start([1, 2, 3, 4, 1, 2, 3, 9], 3) == 4
+    assert repeat_start([1, 2, 3, 4, 1, 2, 9, 1, 2], 3) is None, "two-token repeats are not three"
+    assert repeat_start([5, 5, 5, 5], 3) == 1, "a token stuck in place repeats its own run"
+    assert repeat_start([1, 2], 3) is None
+
+
+def test_repeat_stop_counts_the_answer_only_and_each_beam_apart():
+    import torch
+
+    stop = AnswerRepeatStop(3, prompt_len=4)
+    quoting = torch.tensor([[7, 8, 9, 1, 7, 8, 9]])  # the answer repeats the prompt's run: a quote
+    assert not stop(quoting, None).any()
+    beams = torch.tensor([[0, 0, 0, 0, 7, 8, 9, 5, 7, 8, 9],
+                          [0, 0, 0, 0, 7, 8, 9, 5, 7, 8, 6]])
+    assert stop(beams, None).tolist() == [True, False]
+
 
 def test_a_long_passage_is_shown_where_it_answers_the_question():
     from training.prompts import focus, format_passages

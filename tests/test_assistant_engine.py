@@ -10,7 +10,7 @@ import torch
 from assistant.answer import EXTRACTIVE
 from assistant.config import AppConfig
 from assistant.engine import Engine
-from assistant.generation import ALL_THREADS, TOP_ALTERNATIVES, StreamedGeneration
+from assistant.generation import ALL_THREADS, TOP_ALTERNATIVES, StreamedGeneration, repeat_start
 from assistant.prompting import build_prompt
 from assistant.registry import Registry, shared_registry
 from assistant.retrieval import Passage
@@ -64,7 +64,7 @@ def test_streamed_answer_reports_tokens_speed_and_first_token_time(registry):
 
 
 def test_every_step_has_probability_and_top_alternatives(registry):
-    _, result = generate(registry, "distilled", SHORT)
+    _, result = generate(registry, "distilled", SHORT.with_overrides(stop_on_repeat=0))
     assert len(result.steps) == result.stats.new_tokens
     for step in result.steps:
         probs = [p for _, p in step.top]
@@ -285,6 +285,21 @@ def test_an_answer_cut_at_the_token_limit_says_so(engine):
     assert any("se cortó al llegar al máximo de 8 tokens" in n for n in answer.notices)
     full = engine.ask("¿Quién ganó el mundial de fútbol de 2010?", "tuned", DecodingSettings(max_new_tokens=8))
     assert not any("se cortó" in n for n in full.notices), "nothing generated, nothing cut"
+
+
+def test_an_answer_that_starts_repeating_itself_ends_before_the_repeat(engine):
+    """Random tiny weights decoded greedily fall into a loop (here «\\n» again and again); with
+    `stop_on_repeat` the answer ends where the loop begins, says why, and is the uncut answer's beginning."""
+    uncut = engine.ask(QUESTION, "tuned", DecodingSettings(max_new_tokens=48, stop_on_repeat=0))
+    assert uncut.stats.finish == "length" and uncut.stats.new_tokens == 48
+    cut = engine.ask(QUESTION, "tuned", DecodingSettings(max_new_tokens=48, stop_on_repeat=3))
+    assert cut.stats.finish == "repeat", "48 greedy tokens of random weights repeat some run of 3"
+    assert cut.stats.new_tokens < 48 and len(cut.steps) < cut.stats.new_tokens
+    shown, generated = [s.token for s in cut.steps], [s.token for s in uncut.steps]
+    assert shown == generated[:len(shown)] and repeat_start(generated, 3) == len(shown)
+    assert uncut.text.startswith(cut.text)
+    assert any("empezó a repetir" in n for n in cut.notices)
+    assert not any("empezó a repetir" in n for n in uncut.notices)
 
 
 def test_concurrent_sessions_sampling_on_different_variants_reproduce_their_seeds(engine):
