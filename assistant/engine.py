@@ -129,9 +129,6 @@ class AnswerStream:
         if gen.result.stats.finish == "length":
             notices.append(f"La respuesta se cortó al llegar al máximo de {prompt.max_new_tokens} tokens nuevos: "
                            "súbelo en la barra lateral («Máx. tokens nuevos») para leerla entera.")
-        elif gen.result.stats.finish == "repeat":
-            notices.append("El modelo empezó a repetir lo que ya había escrito: la respuesta se cortó ahí "
-                           f"(«Cortar repeticiones», {self.settings.stop_on_repeat} tokens, en la barra lateral).")
         self.answer = assemble_answer(self.variant, raw, prompt.passages, self.cot, gen.result.stats,
                                       gen.result.steps, notices)
         self.answer.context = context_note(p.question.text, len(p.passages), prompt.passages,

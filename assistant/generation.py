@@ -85,12 +85,13 @@ class GenerationStats:
     tokens_per_s: float = 0.0
     """Decoding speed after the first token (prefill is in ttft_s)."""
     finish: str = ""
-    """'eos', 'stop' (few-shot stop string), 'repeat' (`stop_on_repeat`) or 'length'."""
+    """'eos', 'stop' (few-shot stop string), 'repeat' (`stop_on_repeat`; the stats line says so) or 'length'."""
 
     def line(self) -> str:
         ttft = f"{self.ttft_s:.2f} s" if self.ttft_s is not None else "—"
+        cut = " · cortada donde empezó a repetirse («Cortar repeticiones»)" if self.finish == "repeat" else ""
         return (f"{self.new_tokens} tokens · {self.tokens_per_s:.1f} tokens/s · primer token {ttft} · "
-                f"total {self.seconds:.2f} s · prompt {self.prompt_tokens} tokens")
+                f"total {self.seconds:.2f} s · prompt {self.prompt_tokens} tokens{cut}")
 
 
 @dataclass
