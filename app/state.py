@@ -62,7 +62,7 @@ class Controls:
 DECODING_TABS = ("Chat", "Comparar", "Siguiente token")
 """Where the retrieval and decoding controls act; Documentos and Modelos do not show them."""
 _KEYS = ("variant", "cot", "k", "strategy", "num_beams", "length_penalty", "temperature", "top_k", "top_p",
-         "seed", "repetition_penalty", "stop_on_repeat", "max_new_tokens")
+         "seed", "repetition_penalty", "stop_on_repeat", "min_sentences", "max_new_tokens")
 
 
 def sidebar(eng: Engine) -> Controls:
@@ -132,6 +132,9 @@ def decoding_controls() -> DecodingSettings:
                                          key="stop_on_repeat",
                                          help="Termina la respuesta cuando el modelo repite tantos tokens seguidos "
                                               "que ya había escrito (no cuenta citar los pasajes).")
+    values["min_sentences"] = st.slider("Frases mínimas (0 = libre)", 0, 4, d.min_sentences, key="min_sentences",
+                                        help="El modelo no puede terminar antes de escribir tantas frases; mientras "
+                                             "tanto solo usa palabras de los documentos del curso y de su prompt.")
     values["max_new_tokens"] = st.slider("Máx. tokens nuevos", 8, 512, d.max_new_tokens, 8, key="max_new_tokens")
     try:
         return DecodingSettings(strategy=strategy, **values)

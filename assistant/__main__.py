@@ -82,13 +82,14 @@ def add_decoding_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--top-p", type=float)
     g.add_argument("--repetition-penalty", type=float)
     g.add_argument("--stop-on-repeat", type=int, help="end the answer where it repeats this many of its own tokens (0: never)")
+    g.add_argument("--min-sentences", type=int, help="hold the end back until the answer has this many sentences")
     g.add_argument("--max-new-tokens", type=int)
     g.add_argument("--seed", type=int)
 
 
 def decoding_settings(args: argparse.Namespace) -> DecodingSettings:
     names = ("strategy", "num_beams", "length_penalty", "temperature", "top_k", "top_p",
-             "repetition_penalty", "stop_on_repeat", "max_new_tokens", "seed")
+             "repetition_penalty", "stop_on_repeat", "min_sentences", "max_new_tokens", "seed")
     overrides = {n: getattr(args, n) for n in names}
     if overrides["strategy"] is None and overrides["num_beams"] is not None:
         overrides["strategy"] = "beam"

@@ -11,12 +11,15 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import torch
+
 from index.lexical import fold_accents
-from training.prompts import content_stems, focus
+from training.prompts import NOT_FOUND, cite, content_stems, focus
+from training.vocab import kept_ids
 
 from .answer import EXTRACTIVE, Answer, assemble_answer, extractive_answer
 from .config import AppConfig
-from .generation import StreamedGeneration
+from .generation import StreamedGeneration, end_of_turn_ids
 from .model_info import read_report
 from .prompting import build_prompt
 from .registry import REFERENCE, Registry, shared_registry
@@ -115,7 +118,8 @@ class AnswerStream:
             model = self.engine.registry.get(self.variant)
             prompt = build_prompt(model, p.question.text, p.passages, self.cot, self.settings.max_new_tokens)
             gen = StreamedGeneration(model, prompt.input_ids, self.settings, prompt.max_new_tokens,
-                                     prompt.stop_strings, self.engine.config.decode_threads)
+                                     prompt.stop_strings, self.engine.config.decode_threads,
+                                     self.engine.vocabulary(model) if self.settings.min_sentences else None)
             if prompt.prefix:
                 yield prompt.prefix + " "  # written by the prompt, shown as the answer's start
             yield from gen
@@ -160,6 +164,15 @@ def _prompt_notices(variant: str, prompt) -> list[str]:
     return []
 
 
+VOCABULARY_TOP = 16384
+"""General tokens `min_sentences` always allows (the lowest ids: BPE merges by priority), as the student's
+`distill.vocab_top`."""
+
+
+ANSWER_FORMS = [form for n in range(1, 10) for form in (cite(NOT_FOUND, n), cite(NOT_FOUND, n, "end"))]
+"""The answer formats the models are tuned on («Según [n]: …», «… [n]»): allowed by `min_sentences` too."""
+
+
 class Engine:
     def __init__(self, config: AppConfig | None = None, *, registry: Registry | None = None, index=None,
                  index_error: str | None = None) -> None:
@@ -171,6 +184,30 @@ class Engine:
             self.index, self.index_error = index, index_error
         else:
             self.index, self.index_error = load_index(self.config)
+        self._vocabularies: dict[tuple, torch.Tensor | None] = {}
+
+    def vocabulary(self, model) -> torch.Tensor | None:
+        """A boolean mask over `model`'s vocabulary: what `min_sentences` lets it write besides its prompt's
+        tokens. The tokens of the indexed documents, of the answer formats and the VOCABULARY_TOP general ones with every BPE
+        piece they are built from (`training.vocab.kept_ids`, the distilled student's own vocabulary rule),
+        built once per model and index (~1 s); None for a tokenizer that is not BPE (no mask)."""
+        if self.index is None:
+            return None
+        key = (model.name, id(self.index), len(self.index.chunks))
+        if key not in self._vocabularies:
+            try:
+                texts = [c.text for c in self.index.chunks] + ANSWER_FORMS
+                keep = kept_ids(model.tokenizer, texts, VOCABULARY_TOP)
+            except ValueError as exc:
+                log.warning("%s: no vocabulary mask (%s)", model.name, exc)
+                self._vocabularies[key] = None
+                return None
+            size = max(len(model.tokenizer), int(model.model.get_output_embeddings().weight.shape[0]))
+            mask = torch.zeros(size, dtype=torch.bool)
+            mask[keep] = True
+            mask[end_of_turn_ids(model.tokenizer)] = True
+            self._vocabularies[key] = mask
+        return self._vocabularies[key]
 
     # ------------------------------------------------------------------ what is there
 

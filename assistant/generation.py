@@ -10,6 +10,7 @@ Beam search cannot stream in transformers, so its text arrives in one piece.
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,13 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextIteratorStreamer,
+)
 
 from .registry import LoadedVariant
 from .settings import DecodingSettings
@@ -63,6 +70,39 @@ class AnswerRepeatStop(StoppingCriteria):
 def _ends_in_repeat(ids: list[int], n: int) -> bool:
     last = ids[-n:]
     return any(ids[i:i + n] == last for i in range(len(ids) - n))
+
+
+SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+class MinSentences(LogitsProcessor):
+    """Holds the end of the turn back until the answer (the text after `prompt_len`) has `n` sentence ends
+    (the setting `min_sentences`); with `allowed` (a boolean mask over the vocabulary) only those tokens, and
+    the prompt's, may be written at all."""
+
+    def __init__(self, tokenizer, n: int, prompt_len: int, end_ids: list[int],
+                 allowed: torch.Tensor | None = None, prompt_ids: list[int] = ()) -> None:
+        self.tokenizer, self.n, self.prompt_len, self.end_ids = tokenizer, n, prompt_len, end_ids
+        self.allowed = None
+        if allowed is not None:
+            self.allowed = allowed.clone()
+            self.allowed[[i for i in prompt_ids if i < len(self.allowed)]] = True
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.allowed is not None:
+            width = min(len(self.allowed), scores.shape[1])
+            scores[:, :width][:, ~self.allowed[:width].to(scores.device)] = -float("inf")
+        for row, ids in enumerate(input_ids[:, self.prompt_len:].tolist()):
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            if len(SENTENCE_END.findall(text)) < self.n:
+                scores[row, self.end_ids] = -float("inf")
+        return scores
+
+
+def end_of_turn_ids(tokenizer) -> list[int]:
+    """The ids that end an answer: the tokenizer's EOS and, with a chat template, its end-of-turn token."""
+    ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<end_of_turn>")}
+    return sorted(i for i in ids if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id)
 
 
 @dataclass
@@ -156,12 +196,14 @@ class StreamedGeneration:
 
     def __init__(self, variant: LoadedVariant, input_ids: list[int], settings: DecodingSettings,
                  max_new_tokens: int | None = None, stop_strings: tuple[str, ...] = (),
-                 decode_threads: int = 0) -> None:
+                 decode_threads: int = 0, vocabulary: torch.Tensor | None = None) -> None:
         """`decode_threads`: PyTorch threads for the tokens after the first (0: all of them). The prompt's
-        forward pass always uses every core. Set in the generating thread only: with OpenMP a thread keeps
+        forward pass always uses every core. `vocabulary`: the tokens `min_sentences` lets the model write
+        (with the prompt's), a boolean mask; None allows all. Set in the generating thread only: with OpenMP a thread keeps
         its own count, so concurrent answers do not change each other's."""
         self.variant = variant
         self.decode_threads = decode_threads
+        self.vocabulary = vocabulary
         self.input_ids = input_ids
         self.settings = settings
         self.max_new_tokens = max_new_tokens or settings.max_new_tokens
@@ -212,6 +254,10 @@ class StreamedGeneration:
         if self.settings.stop_on_repeat:
             kwargs["stopping_criteria"] = StoppingCriteriaList(
                 [AnswerRepeatStop(self.settings.stop_on_repeat, len(self.input_ids))])
+        if self.settings.min_sentences:
+            kwargs["logits_processor"] = LogitsProcessorList([MinSentences(
+                tok, self.settings.min_sentences, len(self.input_ids), end_of_turn_ids(tok), self.vocabulary,
+                self.input_ids)])
         if self.stop_strings:
             kwargs |= {"stop_strings": list(self.stop_strings), "tokenizer": tok}
         try:

@@ -42,6 +42,11 @@ class DecodingSettings:
     models loop («Rejection Sampling en LLaMA? Rejection Sampling en LLaMA? …») on a quarter of the course
     documents' questions; replayed on the saved answers of both dev sets, 10 tokens cut every loop it
     could without losing a correct answer (README, "Loops cut")."""
+    min_sentences: int = 0
+    """> 0 holds the end of the turn back until the answer has this many sentences (all strategies); 0 lets
+    the model end where it wants. Meanwhile the model may only write tokens of the indexed documents and of its
+    prompt: held back, it otherwise ends the turn with a stray code identifier («…pregunta.ResBuffer»).
+    The tuned model quotes one sentence where the key facts often take two (README, "Two sentences")."""
     max_new_tokens: int = 128
     """Tokens generated at most; an answer cut there says so."""
     seed: int = 0
@@ -57,6 +62,7 @@ class DecodingSettings:
         check.float_range("top_p", self.top_p, 0.01, 1.0)
         check.float_range("repetition_penalty", self.repetition_penalty, 1.0, 3.0)
         check.int_range("stop_on_repeat", self.stop_on_repeat, 0, 256)
+        check.int_range("min_sentences", self.min_sentences, 0, 10)
         check.int_range("max_new_tokens", self.max_new_tokens, 1, 2048)
         check.int_range("seed", self.seed, 0, 2**32 - 1)
 
@@ -69,7 +75,7 @@ class DecodingSettings:
 
     def active_fields(self) -> tuple[str, ...]:
         """The fields that affect decoding with this strategy (what the UI enables)."""
-        common = ("repetition_penalty", "stop_on_repeat", "max_new_tokens")
+        common = ("repetition_penalty", "stop_on_repeat", "min_sentences", "max_new_tokens")
         if self.strategy == "beam":
             return ("num_beams", "length_penalty", *common)
         if self.strategy == "sampling":

@@ -4,7 +4,7 @@ import pytest
 
 from assistant.answer import assemble_answer, extractive_answer, highlight, lead_answer, resolve_citations
 from assistant.engine import MAX_QUESTION_CHARS, guard_question, looks_spanish
-from assistant.generation import AnswerRepeatStop, StopFilter, repeat_start
+from assistant.generation import AnswerRepeatStop, MinSentences, StopFilter, repeat_start
 from assistant.registry import FORMAT, ModelLoadError, read_variant_spec
 from assistant.retrieval import Passage
 from assistant.settings import DecodingSettings, SettingsError
@@ -36,7 +36,7 @@ def test_beam_settings_map_onto_generate():
 @pytest.mark.parametrize("field, value", [
     ("strategy", "nucleus"), ("temperature", 0.0), ("temperature", float("nan")), ("top_p", 1.5),
     ("top_k", -1), ("max_new_tokens", 0), ("repetition_penalty", 0.5), ("num_beams", 1.5), ("seed", -3),
-    ("stop_on_repeat", -1),
+    ("stop_on_repeat", -1), ("min_sentences", 11),
 ])
 def test_impossible_settings_are_refused_naming_the_value(field, value):
     kwargs = {"strategy": "beam"} if field == "num_beams" else {}
@@ -78,6 +78,37 @@ def test_repeat_stop_counts_the_answer_only_and_each_beam_apart():
     beams = torch.tensor([[0, 0, 0, 0, 7, 8, 9, 5, 7, 8, 9],
                           [0, 0, 0, 0, 7, 8, 9, 5, 7, 8, 6]])
     assert stop(beams, None).tolist() == [True, False]
+
+
+class _Words:
+    """A tokenizer stand-in for `MinSentences`: id i is the i-th word."""
+
+    words = ["<end>", "Según", "[1]:", "Es", "así.", "Y", "más.", "código"]
+
+    def decode(self, ids, skip_special_tokens=True):
+        return " ".join(self.words[i] for i in ids)
+
+
+def test_min_sentences_holds_the_end_back_until_the_answer_has_them():
+    import torch
+
+    hold = MinSentences(_Words(), 2, prompt_len=2, end_ids=[0])
+    one = hold(torch.tensor([[1, 2, 3, 4]]), torch.zeros(1, 8))  # prompt «Según [1]:», answer «Es así.»
+    assert one[0, 0] == -float("inf") and one[0, 5] == 0
+    two = hold(torch.tensor([[1, 2, 3, 4, 5, 6]]), torch.zeros(1, 8))  # «Es así. Y más.»
+    assert two[0, 0] == 0
+
+
+def test_min_sentences_writes_only_the_documents_and_prompt_tokens():
+    import torch
+
+    documents = torch.zeros(8, dtype=torch.bool)
+    documents[[0, 3, 4, 5, 6]] = True  # not «código» (7), not the prompt's own words
+    hold = MinSentences(_Words(), 1, prompt_len=2, end_ids=[0], allowed=documents, prompt_ids=[1, 2])
+    scores = hold(torch.tensor([[1, 2, 3]]), torch.zeros(1, 8))
+    assert scores[0, 7] == -float("inf"), "a token of neither the documents nor the prompt"
+    assert scores[0, 1] == 0 and scores[0, 2] == 0 and scores[0, 5] == 0
+    assert scores[0, 0] == -float("inf"), "no sentence yet: the end is held back"
 
 
 def test_a_long_passage_is_shown_where_it_answers_the_question():

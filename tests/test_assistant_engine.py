@@ -10,7 +10,13 @@ import torch
 from assistant.answer import EXTRACTIVE
 from assistant.config import AppConfig
 from assistant.engine import Engine
-from assistant.generation import ALL_THREADS, TOP_ALTERNATIVES, StreamedGeneration, repeat_start
+from assistant.generation import (
+    ALL_THREADS,
+    TOP_ALTERNATIVES,
+    StreamedGeneration,
+    end_of_turn_ids,
+    repeat_start,
+)
 from assistant.prompting import build_prompt
 from assistant.registry import Registry, shared_registry
 from assistant.retrieval import Passage
@@ -300,6 +306,28 @@ def test_an_answer_that_starts_repeating_itself_ends_before_the_repeat(engine):
     assert shown == generated[:len(shown)] and repeat_start(generated, 3) == len(shown)
     assert uncut.text.startswith(cut.text)
     assert "empezó a repetirse" in cut.stats.line() and "repetirse" not in uncut.stats.line()
+
+
+def test_min_sentences_writes_only_the_indexed_documents_and_prompt_tokens(engine, monkeypatch):
+    """Random tiny weights sample from the whole vocabulary; held to `min_sentences`, every token they write
+    is one the course index, the answer format or the prompt holds. (The tiny vocabulary is smaller than
+    VOCABULARY_TOP, so the general tokens are left out here.)"""
+    monkeypatch.setattr("assistant.engine.VOCABULARY_TOP", 0)
+    monkeypatch.setattr(engine, "_vocabularies", {})
+    model = engine.registry.get("tuned")
+    allowed = engine.vocabulary(model)
+    assert allowed is engine.vocabulary(model), "built once per model and index"
+    chunk_ids = model.tokenizer(engine.index.chunks[0].text, add_special_tokens=False)["input_ids"]
+    assert allowed[chunk_ids].all() and not allowed.all()
+    settings = DecodingSettings(strategy="sampling", seed=3, temperature=2.0, top_k=0, max_new_tokens=24,
+                                min_sentences=3, stop_on_repeat=0)
+    prompt = build_prompt(model, QUESTION, [], False, settings.max_new_tokens)
+    gen = StreamedGeneration(model, prompt.input_ids, settings, prompt.max_new_tokens, prompt.stop_strings,
+                             vocabulary=allowed)
+    gen.run()
+    written = gen._new_ids()
+    assert all(allowed[i] or i in prompt.input_ids for i in written)
+    assert len(written) == 24 or written[-1] in end_of_turn_ids(model.tokenizer)
 
 
 def test_concurrent_sessions_sampling_on_different_variants_reproduce_their_seeds(engine):
