@@ -188,9 +188,9 @@ class Engine:
 
     def vocabulary(self, model) -> torch.Tensor | None:
         """A boolean mask over `model`'s vocabulary: what `min_sentences` lets it write besides its prompt's
-        tokens. The tokens of the indexed documents, of the answer formats and the VOCABULARY_TOP general ones with every BPE
-        piece they are built from (`training.vocab.kept_ids`, the distilled student's own vocabulary rule),
-        built once per model and index (~1 s); None for a tokenizer that is not BPE (no mask)."""
+        tokens. The tokens of the indexed documents, of the answer formats and the VOCABULARY_TOP general
+        ones, with every BPE piece they are built from (`training.vocab.kept_ids`, the distilled student's
+        own vocabulary rule); built once per model and index (~1.6 s), None for a tokenizer that is not BPE."""
         if self.index is None:
             return None
         key = (model.name, id(self.index), len(self.index.chunks))

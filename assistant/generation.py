@@ -62,14 +62,9 @@ class AnswerRepeatStop(StoppingCriteria):
         self.prompt_len = prompt_len
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        done = [len(ids) > self.n and _ends_in_repeat(ids, self.n)
-                for ids in input_ids[:, self.prompt_len:].tolist()]
+        # checked at every step, so the first repeat a row holds is the one its last token completed
+        done = [repeat_start(ids, self.n) is not None for ids in input_ids[:, self.prompt_len:].tolist()]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
-def _ends_in_repeat(ids: list[int], n: int) -> bool:
-    last = ids[-n:]
-    return any(ids[i:i + n] == last for i in range(len(ids) - n))
 
 
 SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
