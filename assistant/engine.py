@@ -19,7 +19,7 @@ from training.vocab import kept_ids
 
 from .answer import EXTRACTIVE, Answer, assemble_answer, extractive_answer
 from .config import AppConfig
-from .generation import StreamedGeneration, end_of_turn_ids
+from .generation import StreamedGeneration, end_of_turn_ids, scores_width
 from .model_info import read_report
 from .prompting import build_prompt
 from .registry import REFERENCE, Registry, shared_registry
@@ -202,7 +202,7 @@ class Engine:
                 log.warning("%s: no vocabulary mask (%s)", model.name, exc)
                 self._vocabularies[key] = None
                 return None
-            size = max(len(model.tokenizer), int(model.model.get_output_embeddings().weight.shape[0]))
+            size = scores_width(model.model, model.tokenizer)
             mask = torch.zeros(size, dtype=torch.bool)
             mask[keep] = True
             mask[end_of_turn_ids(model.tokenizer)] = True

@@ -73,11 +73,18 @@ SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 class MinSentences(LogitsProcessor):
     """Holds the end of the turn back until the answer (the text after `prompt_len`) has `n` sentence ends
     (the setting `min_sentences`); with `allowed` (a boolean mask over the vocabulary) only those tokens, and
-    the prompt's, may be written at all."""
+    the prompt's, may be written at all. `start_ids` (the chat template's turn start) are never written: held
+    back from ending its turn, a chat model would otherwise open a new one, gluing its role name to the last
+    sentence («…entrenamiento.model Según [2]: …») so that the sentence no longer counts. Where the model
+    would end its turn and may not, the answer goes on on a new line (`break_ids`, the line break: the only
+    token allowed there, once in a row): left to choose, it glues a stray piece to the sentence («…entrenamiento.atically»,
+    «… capital: notas/…»), while after the line break it writes its next «Según [n]: …»."""
 
     def __init__(self, tokenizer, n: int, prompt_len: int, end_ids: list[int],
-                 allowed: torch.Tensor | None = None, prompt_ids: list[int] = ()) -> None:
+                 allowed: torch.Tensor | None = None, prompt_ids: list[int] = (),
+                 start_ids: list[int] = (), break_ids: list[int] = ()) -> None:
         self.tokenizer, self.n, self.prompt_len, self.end_ids = tokenizer, n, prompt_len, end_ids
+        self.start_ids, self.break_ids = list(start_ids), list(break_ids)
         self.allowed = None
         if allowed is not None:
             self.allowed = allowed.clone()
@@ -87,11 +94,35 @@ class MinSentences(LogitsProcessor):
         if self.allowed is not None:
             width = min(len(self.allowed), scores.shape[1])
             scores[:, :width][:, ~self.allowed[:width].to(scores.device)] = -float("inf")
+        if self.start_ids:
+            scores[:, self.start_ids] = -float("inf")
         for row, ids in enumerate(input_ids[:, self.prompt_len:].tolist()):
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
             if len(SENTENCE_END.findall(text)) < self.n:
+                wants_end = int(scores[row].argmax()) in self.end_ids
                 scores[row, self.end_ids] = -float("inf")
+                if wants_end and self.break_ids and ids[-1:] != self.break_ids[-1:]:  # one break, not a run
+                    keep = scores[row, self.break_ids].clone()
+                    scores[row] = -float("inf")
+                    scores[row, self.break_ids] = keep
         return scores
+
+
+def scores_width(model, tokenizer) -> int:
+    """How many scores a step gives: the output embedding's rows (at least the tokenizer's length)."""
+    return max(len(tokenizer), int(model.get_output_embeddings().weight.shape[0]))
+
+
+def line_break_ids(tokenizer) -> list[int]:
+    """The token of a single line break, when the tokenizer has one."""
+    ids = tokenizer("\n", add_special_tokens=False)["input_ids"]
+    return ids if len(ids) == 1 and ids[0] != tokenizer.unk_token_id else []
+
+
+def start_of_turn_ids(tokenizer) -> list[int]:
+    """The chat template's turn-start token, when the tokenizer has one (Gemma's `<start_of_turn>`)."""
+    i = tokenizer.convert_tokens_to_ids("<start_of_turn>")
+    return [i] if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id else []
 
 
 def end_of_turn_ids(tokenizer) -> list[int]:
@@ -252,7 +283,7 @@ class StreamedGeneration:
         if self.settings.min_sentences:
             kwargs["logits_processor"] = LogitsProcessorList([MinSentences(
                 tok, self.settings.min_sentences, len(self.input_ids), end_of_turn_ids(tok), self.vocabulary,
-                self.input_ids)])
+                self.input_ids, start_of_turn_ids(tok), line_break_ids(tok))])
         if self.stop_strings:
             kwargs |= {"stop_strings": list(self.stop_strings), "tokenizer": tok}
         try:

@@ -110,6 +110,37 @@ def test_min_sentences_writes_only_the_documents_and_prompt_tokens():
     assert scores[0, 1] == 0 and scores[0, 2] == 0 and scores[0, 5] == 0
     assert scores[0, 0] == -float("inf"), "no sentence yet: the end is held back"
 
+def test_min_sentences_never_opens_a_new_turn_even_from_the_prompt():
+    """Held back from ending its turn, a chat model opens a new one («….model Según [2]: …»); the turn start is
+    banned though the prompt holds it, and whether the sentences are there or not."""
+    import torch
+
+    documents = torch.ones(8, dtype=torch.bool)
+    hold = MinSentences(_Words(), 1, prompt_len=2, end_ids=[0], allowed=documents, prompt_ids=[1, 7],
+                        start_ids=[7])
+    for ids in ([[1, 7, 3]], [[1, 7, 3, 4]]):  # before and after the sentence
+        scores = hold(torch.tensor(ids), torch.zeros(1, 8))
+        assert scores[0, 7] == -float("inf") and scores[0, 5] == 0
+
+
+
+def test_min_sentences_goes_on_on_a_new_line_where_the_model_would_have_ended():
+    """Where ending the turn is the model's choice but held back, the answer goes on on a new line (no
+    «así.código»); elsewhere, or right after a line break, any token may follow."""
+    import torch
+
+    hold = MinSentences(_Words(), 2, prompt_len=2, end_ids=[0], break_ids=[5])  # «Y» stands for the break
+    wants_end = torch.zeros(1, 8)
+    wants_end[0, 0], wants_end[0, 7] = 5.0, 4.0
+    scores = hold(torch.tensor([[1, 2, 3, 4]]), wants_end.clone())
+    assert scores[0].argmax() == 5 and scores[0, 7] == -float("inf") and scores[0, 0] == -float("inf")
+    after_break = hold(torch.tensor([[1, 2, 3, 4, 5]]), wants_end.clone())
+    assert after_break[0].argmax() == 7, "not a run of line breaks"
+    wants_more = torch.zeros(1, 8)
+    wants_more[0, 7] = 5.0
+    free = hold(torch.tensor([[1, 2, 3, 4]]), wants_more)  # the model did not want to end
+    assert free[0].argmax() == 7 and free[0, 0] == -float("inf")
+
 
 def test_a_long_passage_is_shown_where_it_answers_the_question():
     from training.prompts import focus, format_passages

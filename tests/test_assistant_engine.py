@@ -308,6 +308,14 @@ def test_an_answer_that_starts_repeating_itself_ends_before_the_repeat(engine):
     assert "empezó a repetirse" in cut.stats.line() and "repetirse" not in uncut.stats.line()
 
 
+def test_line_break_ids_is_the_single_newline_token(registry):
+    from assistant.generation import line_break_ids
+
+    tok = registry.get("tuned").tokenizer
+    ids = line_break_ids(tok)
+    assert len(ids) == 1 and tok.decode(ids) == "\n"
+
+
 def test_min_sentences_writes_only_the_indexed_documents_and_prompt_tokens(engine, monkeypatch):
     """Random tiny weights sample from the whole vocabulary; held to `min_sentences`, every token they write
     is one the course index, the answer format or the prompt holds. (The tiny vocabulary is smaller than
