@@ -68,6 +68,8 @@ class AnswerRepeatStop(StoppingCriteria):
 
 
 SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+WORD_START = ("▁", "Ġ", " ")
+"""How a token that opens a word begins (SentencePiece, byte-level BPE, plain)."""
 
 
 class MinSentences(LogitsProcessor):
@@ -76,15 +78,18 @@ class MinSentences(LogitsProcessor):
     the prompt's, may be written at all. `start_ids` (the chat template's turn start) are never written: held
     back from ending its turn, a chat model would otherwise open a new one, gluing its role name to the last
     sentence («…entrenamiento.model Según [2]: …») so that the sentence no longer counts. Where the model
-    would end its turn and may not, the answer goes on on a new line (`break_ids`, the line break: the only
-    token allowed there, once in a row): left to choose, it glues a stray piece to the sentence («…entrenamiento.atically»,
-    «… capital: notas/…»), while after the line break it writes its next «Según [n]: …»."""
+    would end its turn and may not, it goes on with a word of its prompt (the passages' next sentence) or on
+    a new line (`break_ids`, the line break, once in a row), where it writes its next «Según [n]: …»; left
+    to choose, it glues a stray piece to the sentence («…entrenamiento.atically», «… capital: notas/…»)."""
 
     def __init__(self, tokenizer, n: int, prompt_len: int, end_ids: list[int],
                  allowed: torch.Tensor | None = None, prompt_ids: list[int] = (),
                  start_ids: list[int] = (), break_ids: list[int] = ()) -> None:
         self.tokenizer, self.n, self.prompt_len, self.end_ids = tokenizer, n, prompt_len, end_ids
         self.start_ids, self.break_ids = list(start_ids), list(break_ids)
+        words = sorted(set(prompt_ids) - set(self.start_ids) - set(end_ids))
+        self.word_ids = [i for i, t in zip(words, tokenizer.convert_ids_to_tokens(words), strict=True)
+                         if isinstance(t, str) and t.startswith(WORD_START)]
         self.allowed = None
         if allowed is not None:
             self.allowed = allowed.clone()
@@ -101,10 +106,12 @@ class MinSentences(LogitsProcessor):
             if len(SENTENCE_END.findall(text)) < self.n:
                 wants_end = int(scores[row].argmax()) in self.end_ids
                 scores[row, self.end_ids] = -float("inf")
-                if wants_end and self.break_ids and ids[-1:] != self.break_ids[-1:]:  # one break, not a run
-                    keep = scores[row, self.break_ids].clone()
+                after_break = bool(ids) and ids[-1] in self.break_ids
+                go_on = self.word_ids + ([] if after_break else self.break_ids)
+                if wants_end and go_on:
+                    keep = scores[row, go_on].clone()
                     scores[row] = -float("inf")
-                    scores[row, self.break_ids] = keep
+                    scores[row, go_on] = keep
         return scores
 
 

@@ -88,6 +88,18 @@ class _Words:
     def decode(self, ids, skip_special_tokens=True):
         return " ".join(self.words[i] for i in ids)
 
+    def convert_ids_to_tokens(self, ids):
+        return ["▁" + self.words[i] if i in (1, 3, 6) else self.words[i] for i in ids]  # «Según», «Es», «más.»
+
+
+def _not_ending():
+    """Scores of a step where the model would rather not end (the end, id 0, below every other token)."""
+    import torch
+
+    scores = torch.zeros(1, 8)
+    scores[0, 0] = -1.0
+    return scores
+
 
 def test_min_sentences_holds_the_end_back_until_the_answer_has_them():
     import torch
@@ -105,10 +117,11 @@ def test_min_sentences_writes_only_the_documents_and_prompt_tokens():
     documents = torch.zeros(8, dtype=torch.bool)
     documents[[0, 3, 4, 5, 6]] = True  # not «código» (7), not the prompt's own words
     hold = MinSentences(_Words(), 1, prompt_len=2, end_ids=[0], allowed=documents, prompt_ids=[1, 2])
-    scores = hold(torch.tensor([[1, 2, 3]]), torch.zeros(1, 8))
+    scores = hold(torch.tensor([[1, 2, 3]]), _not_ending())
     assert scores[0, 7] == -float("inf"), "a token of neither the documents nor the prompt"
     assert scores[0, 1] == 0 and scores[0, 2] == 0 and scores[0, 5] == 0
     assert scores[0, 0] == -float("inf"), "no sentence yet: the end is held back"
+
 
 def test_min_sentences_never_opens_a_new_turn_even_from_the_prompt():
     """Held back from ending its turn, a chat model opens a new one («….model Según [2]: …»); the turn start is
@@ -119,26 +132,29 @@ def test_min_sentences_never_opens_a_new_turn_even_from_the_prompt():
     hold = MinSentences(_Words(), 1, prompt_len=2, end_ids=[0], allowed=documents, prompt_ids=[1, 7],
                         start_ids=[7])
     for ids in ([[1, 7, 3]], [[1, 7, 3, 4]]):  # before and after the sentence
-        scores = hold(torch.tensor(ids), torch.zeros(1, 8))
+        scores = hold(torch.tensor(ids), _not_ending())
         assert scores[0, 7] == -float("inf") and scores[0, 5] == 0
 
 
 
-def test_min_sentences_goes_on_on_a_new_line_where_the_model_would_have_ended():
-    """Where ending the turn is the model's choice but held back, the answer goes on on a new line (no
-    «así.código»); elsewhere, or right after a line break, any token may follow."""
+
+def test_min_sentences_goes_on_with_the_prompts_words_or_a_new_line_where_the_model_would_have_ended():
+    """Where ending the turn is the model's choice but held back, the next token opens one of the prompt's
+    words or a new line (no «así.código», no role name); elsewhere any token may follow; no run of breaks."""
     import torch
 
-    hold = MinSentences(_Words(), 2, prompt_len=2, end_ids=[0], break_ids=[5])  # «Y» stands for the break
+    # prompt «Según Es más.» (ids 1, 3, 6; «Y», id 5, stands for the line break)
+    hold = MinSentences(_Words(), 2, prompt_len=3, end_ids=[0], prompt_ids=[1, 3, 6], break_ids=[5])
     wants_end = torch.zeros(1, 8)
-    wants_end[0, 0], wants_end[0, 7] = 5.0, 4.0
-    scores = hold(torch.tensor([[1, 2, 3, 4]]), wants_end.clone())
+    wants_end[0, 0], wants_end[0, 7], wants_end[0, 5], wants_end[0, 6] = 5.0, 4.0, 3.0, 2.0
+    scores = hold(torch.tensor([[1, 3, 6, 3, 4]]), wants_end.clone())  # answer «Es así.»
     assert scores[0].argmax() == 5 and scores[0, 7] == -float("inf") and scores[0, 0] == -float("inf")
-    after_break = hold(torch.tensor([[1, 2, 3, 4, 5]]), wants_end.clone())
-    assert after_break[0].argmax() == 7, "not a run of line breaks"
+    assert scores[0, 6] == 2.0 and scores[0, 4] == -float("inf"), "«más.» opens a word of the prompt, «así.» not"
+    after_break = hold(torch.tensor([[1, 3, 6, 3, 4, 5]]), wants_end.clone())
+    assert after_break[0].argmax() == 6 and after_break[0, 5] == -float("inf"), "not a run of line breaks"
     wants_more = torch.zeros(1, 8)
     wants_more[0, 7] = 5.0
-    free = hold(torch.tensor([[1, 2, 3, 4]]), wants_more)  # the model did not want to end
+    free = hold(torch.tensor([[1, 3, 6, 3, 4]]), wants_more)  # the model did not want to end
     assert free[0].argmax() == 7 and free[0, 0] == -float("inf")
 
 
