@@ -42,11 +42,12 @@ class DecodingSettings:
     models loop («Rejection Sampling en LLaMA? Rejection Sampling en LLaMA? …») on a quarter of the course
     documents' questions; replayed on the saved answers of both dev sets, 10 tokens cut every loop it
     could without losing a correct answer (README, "Loops cut")."""
-    min_sentences: int = 0
+    min_sentences: int = 2
     """> 0 holds the end of the turn back until the answer has this many sentences (all strategies); 0 lets
     the model end where it wants. Meanwhile the model may only write tokens of the indexed documents and of its
-    prompt: held back, it otherwise ends the turn with a stray code identifier («…pregunta.ResBuffer»).
-    The tuned model quotes one sentence where the key facts often take two (README, "Two sentences")."""
+    prompt, never a new turn, and where it would have ended it goes on with a word of its prompt or a new line
+    (`generation.MinSentences`). The tuned model quotes one sentence where the key facts often take two: at 2,
+    tuned answered 20 more of the 171 dev questions and lost none (README, "Two sentences")."""
     max_new_tokens: int = 128
     """Tokens generated at most; an answer cut there says so."""
     seed: int = 0
