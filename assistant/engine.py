@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -173,6 +174,11 @@ ANSWER_FORMS = [form for n in range(1, 10) for form in (cite(NOT_FOUND, n), cite
 """The answer formats the models are tuned on («Según [n]: …», «… [n]»): allowed by `min_sentences` too."""
 
 
+_VOCABULARIES: dict[tuple, tuple] = {}
+"""`Engine.vocabulary`'s masks, process-wide: (id(model), id(index), chunks) → (model, index, mask)."""
+_VOCABULARY_LOCK = threading.Lock()
+
+
 class Engine:
     def __init__(self, config: AppConfig | None = None, *, registry: Registry | None = None, index=None,
                  index_error: str | None = None) -> None:
@@ -184,30 +190,31 @@ class Engine:
             self.index, self.index_error = index, index_error
         else:
             self.index, self.index_error = load_index(self.config)
-        self._vocabularies: dict[tuple, torch.Tensor | None] = {}
 
     def vocabulary(self, model) -> torch.Tensor | None:
         """A boolean mask over `model`'s vocabulary: what `min_sentences` lets it write besides its prompt's
         tokens. The tokens of the indexed documents, of the answer formats and the VOCABULARY_TOP general
         ones, with every BPE piece they are built from (`training.vocab.kept_ids`, the distilled student's
-        own vocabulary rule); built once per model and index (~1.6 s), None for a tokenizer that is not BPE."""
+        own vocabulary rule); None for a tokenizer that is not BPE. Built once per loaded model and index for
+        the whole process (~1.6 s; the app makes an `Engine` per run), under a lock."""
         if self.index is None:
             return None
-        key = (model.name, id(self.index), len(self.index.chunks))
-        if key not in self._vocabularies:
-            try:
-                texts = [c.text for c in self.index.chunks] + ANSWER_FORMS
-                keep = kept_ids(model.tokenizer, texts, VOCABULARY_TOP)
-            except ValueError as exc:
-                log.warning("%s: no vocabulary mask (%s)", model.name, exc)
-                self._vocabularies[key] = None
-                return None
-            size = scores_width(model.model, model.tokenizer)
-            mask = torch.zeros(size, dtype=torch.bool)
-            mask[keep] = True
-            mask[end_of_turn_ids(model.tokenizer)] = True
-            self._vocabularies[key] = mask
-        return self._vocabularies[key]
+        key = (id(model), id(self.index), len(self.index.chunks))
+        with _VOCABULARY_LOCK:
+            if key not in _VOCABULARIES:  # the value holds model and index, so their ids are not reused
+                _VOCABULARIES[key] = (model, self.index, self._build_vocabulary(model))
+            return _VOCABULARIES[key][2]
+
+    def _build_vocabulary(self, model) -> torch.Tensor | None:
+        try:
+            keep = kept_ids(model.tokenizer, [c.text for c in self.index.chunks] + ANSWER_FORMS, VOCABULARY_TOP)
+        except ValueError as exc:
+            log.warning("%s: no vocabulary mask (%s)", model.name, exc)
+            return None
+        mask = torch.zeros(scores_width(model.model, model.tokenizer), dtype=torch.bool)
+        mask[keep] = True
+        mask[end_of_turn_ids(model.tokenizer)] = True
+        return mask
 
     # ------------------------------------------------------------------ what is there
 

@@ -26,6 +26,8 @@ from transformers import (
     TextIteratorStreamer,
 )
 
+from training.prompts import GEMMA_END_OF_TURN, GEMMA_START_OF_TURN
+
 from .registry import LoadedVariant
 from .settings import DecodingSettings
 
@@ -108,8 +110,8 @@ class MinSentences(LogitsProcessor):
                 scores[row, self.end_ids] = -float("inf")
                 after_break = bool(ids) and ids[-1] in self.break_ids
                 go_on = self.word_ids + ([] if after_break else self.break_ids)
-                if wants_end and go_on:
-                    keep = scores[row, go_on].clone()
+                keep = scores[row, go_on].clone()
+                if wants_end and torch.isfinite(keep).any():  # never a row with no token left to write
                     scores[row] = -float("inf")
                     scores[row, go_on] = keep
         return scores
@@ -126,16 +128,19 @@ def line_break_ids(tokenizer) -> list[int]:
     return ids if len(ids) == 1 and ids[0] != tokenizer.unk_token_id else []
 
 
+def _known_ids(tokenizer, ids) -> list[int]:
+    """The ids among `ids` the tokenizer really has (not None, negative or its unknown token), sorted."""
+    return sorted(i for i in set(ids) if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id)
+
+
 def start_of_turn_ids(tokenizer) -> list[int]:
     """The chat template's turn-start token, when the tokenizer has one (Gemma's `<start_of_turn>`)."""
-    i = tokenizer.convert_tokens_to_ids("<start_of_turn>")
-    return [i] if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id else []
+    return _known_ids(tokenizer, [tokenizer.convert_tokens_to_ids(GEMMA_START_OF_TURN)])
 
 
 def end_of_turn_ids(tokenizer) -> list[int]:
     """The ids that end an answer: the tokenizer's EOS and, with a chat template, its end-of-turn token."""
-    ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<end_of_turn>")}
-    return sorted(i for i in ids if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id)
+    return _known_ids(tokenizer, [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(GEMMA_END_OF_TURN)])
 
 
 @dataclass

@@ -321,7 +321,7 @@ def test_min_sentences_writes_only_the_indexed_documents_and_prompt_tokens(engin
     is one the course index, the answer format or the prompt holds. (The tiny vocabulary is smaller than
     VOCABULARY_TOP, so the general tokens are left out here.)"""
     monkeypatch.setattr("assistant.engine.VOCABULARY_TOP", 0)
-    monkeypatch.setattr(engine, "_vocabularies", {})
+    monkeypatch.setattr("assistant.engine._VOCABULARIES", {})
     model = engine.registry.get("tuned")
     allowed = engine.vocabulary(model)
     assert allowed is engine.vocabulary(model), "built once per model and index"

@@ -49,6 +49,7 @@ GEMMA_CHAT_TEMPLATE = (
 )
 """Gemma's turn format (`<start_of_turn>user … <end_of_turn>`, the system text opening the first user
 turn, as Gemma has no system role), for the Gemma 3 base model, whose GGUF carries no chat template."""
+GEMMA_START_OF_TURN = "<start_of_turn>"
 GEMMA_END_OF_TURN = "<end_of_turn>"
 
 
