@@ -74,6 +74,19 @@ WORD_START = ("▁", "Ġ", " ")
 """How a token that opens a word begins (SentencePiece, byte-level BPE, plain)."""
 
 
+class LateStop(StoppingCriteria):
+    """Ends an answer once one of `phrases` opens a sentence after its first (`late_stop_at`); the phrase is
+    cut from the answer afterwards (`StopFilter`)."""
+
+    def __init__(self, tokenizer, phrases: tuple[str, ...], prompt_len: int) -> None:
+        self.tokenizer, self.phrases, self.prompt_len = tokenizer, phrases, prompt_len
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        done = [late_stop_at(self.tokenizer.decode(ids, skip_special_tokens=True), self.phrases) is not None
+                for ids in input_ids[:, self.prompt_len:].tolist()]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
 class MinSentences(LogitsProcessor):
     """Holds the end of the turn back until the answer (the text after `prompt_len`) has `n` sentence ends
     (the setting `min_sentences`); with `allowed` (a boolean mask over the vocabulary) only those tokens, and
@@ -163,7 +176,7 @@ class GenerationStats:
     tokens_per_s: float = 0.0
     """Decoding speed after the first token (prefill is in ttft_s)."""
     finish: str = ""
-    """'eos', 'stop' (few-shot stop string), 'repeat' (`stop_on_repeat`; the stats line says so) or 'length'."""
+    """'eos', 'stop' (a few-shot stop string, or the not-found sentence after an answer), 'repeat' (`stop_on_repeat`; the stats line says so) or 'length'."""
 
     def line(self) -> str:
         ttft = f"{self.ttft_s:.2f} s" if self.ttft_s is not None else "—"
@@ -196,12 +209,57 @@ class _TimedStreamer(TextIteratorStreamer):
         super().put(value)
 
 
+LATE_OPENING = r"(?:(?<=[.!?])\s+|\s*\n\s*|\s+[-•]\s+)(?:(?:\d{1,2}[.)]|[-•])\s+)*(?:Según \[\d+\]:\s*)?"
+"""Where a late stop phrase may open: after a sentence end, a line break or a list's dash, then maybe a list
+number («2.»: the student numbers its lines the way its chain-of-thought examples do) and an answer's
+«Según [n]:»."""
+_ENUMERATOR_END = re.compile(r"(?:^|\s)\d{1,2}[.)]$")
+_NO_CONTENT = re.compile(r"Según \[\d+\]:|[-•]|(?:^|\s)\d{1,2}[.)]|\s")
+"""What does not count as something said: answer leads, dashes, list numbers, spaces."""
+
+
+def _said_something(text: str) -> bool:
+    return bool(_NO_CONTENT.sub("", text))
+
+
+def late_stop_at(text: str, phrases: tuple[str, ...]) -> int | None:
+    """Where `text` should end because one of `phrases` opens a sentence or a line after something was said
+    (`LATE_OPENING`): the position where that opening starts, or None.
+
+    The phrase is the not-found sentence's opening (`training.prompts.NOT_FOUND`): a model held to two
+    sentences (`min_sentences`) that has nothing to add writes «Los pasajes no contienen la respuesta…» after
+    a right first sentence, and the student reads an answer that contradicts itself. Said after an answer,
+    that sentence means the answer is over; said first, it stays the answer."""
+    late = re.compile(LATE_OPENING + "(?:" + "|".join(map(re.escape, phrases)) + ")")
+    for m in late.finditer(text):
+        if _said_something(text[:m.start()]) and not _ENUMERATOR_END.search(text[:m.start()]):
+            return m.start()
+    return None
+
+
+def _may_open_late(text: str, phrases: tuple[str, ...]) -> int:
+    """How many characters at the end of `text` may still become a late stop (`late_stop_at`): the text after
+    its last sentence end, line break or dash when that is the start of such an opening, else 0."""
+    points = [m.end() for m in SENTENCE_END.finditer(text) if not _ENUMERATOR_END.search(text[:m.end()])]
+    points += [m.start() for m in re.finditer(r"\s*\n|\s+[-•](?=\s|$)", text)]
+    for at in sorted(points):
+        tail = text[at:]
+        body = " ".join(re.sub(r"\d+", "1", tail).split())
+        forms = [f"{pre}{lead}{p}" for p in phrases for pre in ("", "1. ", "- ", "- 1. ")
+                 for lead in ("", "Según [1]: ")]
+        if tail and _said_something(text[:at]) and (not body or any(f.startswith(body) for f in forms)):
+            return len(tail)
+    return 0
+
+
 class StopFilter:
     """Streams text but holds back anything that may be the start of a stop string, and drops it and
-    everything after it once it appears (generate() stops *after* emitting the stop string)."""
+    everything after it once it appears (generate() stops *after* emitting the stop string). `late` phrases
+    (`late_stop_at`) end the text only where they open a sentence after the first; the sentence end stays."""
 
-    def __init__(self, stops: tuple[str, ...]) -> None:
+    def __init__(self, stops: tuple[str, ...], late: tuple[str, ...] = ()) -> None:
         self.stops = stops
+        self.late = late
         self.buffer = ""
         self.emitted = 0
         self.stopped = False
@@ -210,11 +268,15 @@ class StopFilter:
         if self.stopped:
             return ""
         self.buffer += piece
-        cut = min((i for s in self.stops if (i := self.buffer.find(s)) >= 0), default=None)
-        if cut is not None:
+        cuts = [i for s in self.stops if (i := self.buffer.find(s)) >= 0]
+        if self.late and (late := late_stop_at(self.buffer, self.late)) is not None:
+            cuts.append(late)
+        if cuts:
             self.stopped = True
-            return self._emit_to(cut)
+            return self._emit_to(min(cuts))
         hold = max((k for s in self.stops for k in range(1, len(s)) if self.buffer.endswith(s[:k])), default=0)
+        if self.late:
+            hold = max(hold, _may_open_late(self.buffer, self.late))
         return self._emit_to(len(self.buffer) - hold)
 
     def flush(self) -> str:
@@ -234,8 +296,10 @@ class StreamedGeneration:
 
     def __init__(self, variant: LoadedVariant, input_ids: list[int], settings: DecodingSettings,
                  max_new_tokens: int | None = None, stop_strings: tuple[str, ...] = (),
-                 decode_threads: int = 0, vocabulary: torch.Tensor | None = None) -> None:
-        """`decode_threads`: PyTorch threads for the tokens after the first (0: all of them). The prompt's
+                 decode_threads: int = 0, vocabulary: torch.Tensor | None = None,
+                 late_stops: tuple[str, ...] = ()) -> None:
+        """`late_stops`: phrases that end the answer where they open a sentence after its first
+        (`late_stop_at`). `decode_threads`: PyTorch threads for the tokens after the first (0: all of them). The prompt's
         forward pass always uses every core. `vocabulary`: the tokens `min_sentences` lets the model write
         (with the prompt's), a boolean mask; None allows all. Set in the generating thread only: with OpenMP a thread keeps
         its own count, so concurrent answers do not change each other's."""
@@ -246,6 +310,7 @@ class StreamedGeneration:
         self.settings = settings
         self.max_new_tokens = max_new_tokens or settings.max_new_tokens
         self.stop_strings = stop_strings
+        self.late_stops = late_stops
         self.result: GenerationResult | None = None
         self._output = None
         self._error: BaseException | None = None
@@ -254,7 +319,7 @@ class StreamedGeneration:
         tok = self.variant.tokenizer
         beam = self.settings.strategy == "beam"
         streamer = None if beam else _TimedStreamer(tok, self._decode_phase if self.decode_threads else None)
-        stop_filter = StopFilter(self.stop_strings)
+        stop_filter = StopFilter(self.stop_strings, self.late_stops)
         t0 = time.perf_counter()
         worker = threading.Thread(target=self._generate, args=(streamer,), daemon=True)
         worker.start()
@@ -289,9 +354,12 @@ class StreamedGeneration:
         model, tok = self.variant.model, self.variant.tokenizer
         ids = torch.tensor([self.input_ids], device=self.variant.device)
         kwargs = self.settings.generate_kwargs() | {"max_new_tokens": self.max_new_tokens}
-        if self.settings.stop_on_repeat:
-            kwargs["stopping_criteria"] = StoppingCriteriaList(
-                [AnswerRepeatStop(self.settings.stop_on_repeat, len(self.input_ids))])
+        stopping = [AnswerRepeatStop(self.settings.stop_on_repeat, len(self.input_ids))] \
+            if self.settings.stop_on_repeat else []
+        if self.late_stops:
+            stopping.append(LateStop(tok, self.late_stops, len(self.input_ids)))
+        if stopping:
+            kwargs["stopping_criteria"] = StoppingCriteriaList(stopping)
         if self.settings.min_sentences:
             kwargs["logits_processor"] = LogitsProcessorList([MinSentences(
                 tok, self.settings.min_sentences, len(self.input_ids), end_of_turn_ids(tok), self.vocabulary,

@@ -4,7 +4,14 @@ import pytest
 
 from assistant.answer import assemble_answer, extractive_answer, highlight, lead_answer, resolve_citations
 from assistant.engine import MAX_QUESTION_CHARS, guard_question, looks_spanish
-from assistant.generation import AnswerRepeatStop, MinSentences, StopFilter, repeat_start
+from assistant.generation import (
+    AnswerRepeatStop,
+    LateStop,
+    MinSentences,
+    StopFilter,
+    late_stop_at,
+    repeat_start,
+)
 from assistant.registry import FORMAT, ModelLoadError, read_variant_spec
 from assistant.retrieval import Passage
 from assistant.settings import DecodingSettings, SettingsError
@@ -189,6 +196,53 @@ def test_stop_filter_releases_text_that_was_not_a_stop():
     out = f.feed("uno\nPre") + f.feed("cisamente dos") + f.flush()
     assert out == "uno\nPrecisamente dos"
 
+
+
+NOT_FOUND_OPENING = ("Los pasajes no contienen",)
+
+
+def test_the_not_found_sentence_ends_an_answer_only_after_its_first_sentence():
+    answered = "Según [1]: La atención pondera los estados."
+    for late in (" Los pasajes no contienen la respuesta.", "\nLos pasajes no contienen…",
+                 "\nSegún [2]: Los pasajes no contienen la respuesta a esta pregunta.",
+                 "\n2. Los pasajes no contienen la respuesta a esta pregunta.", " - Los pasajes no contienen…",
+                 "\n- 1. Los pasajes no contienen la respuesta."):
+        assert late_stop_at(answered + late, NOT_FOUND_OPENING) == len(answered), late
+    alone = "Según [1]: Los pasajes no contienen la respuesta a esta pregunta. Según [2]: Se entrena así."
+    assert late_stop_at(alone, NOT_FOUND_OPENING) is None, "said first, it is the answer"
+    for first in ("Según [1]: 1. Los pasajes no contienen la respuesta.", "Según [1]: - Los pasajes no contienen…"):
+        assert late_stop_at(first, NOT_FOUND_OPENING) is None, first
+    listed = "Según [1]: (fuente: notas/lora.md)\nSegún [2]: Los pasajes no contienen la respuesta."
+    assert late_stop_at(listed, NOT_FOUND_OPENING) == len("Según [1]: (fuente: notas/lora.md)"), "a new line"
+    cot = ("Razonamiento:\n1. La pregunta es: ¿qué?\n2. Los pasajes [2] hablan de otros temas.\n"
+           "Respuesta: Los pasajes no contienen la respuesta a esta pregunta.")
+    assert late_stop_at(cot, NOT_FOUND_OPENING) is None, "a reasoning's final answer may say it"
+    assert late_stop_at(answered + " Los pasajes dicen más.", NOT_FOUND_OPENING) is None
+
+
+def test_stop_filter_streams_an_answer_without_its_late_not_found_sentence():
+    f = StopFilter((), NOT_FOUND_OPENING)
+    pieces = [f.feed(p) for p in ["Según [1]: Es así", ".", "\n", "Seg", "ún [2", "]: Los", " pasajes", " no contienen"]]
+    assert pieces[:2] == ["Según [1]: Es así", "."] and not any(pieces[2:]), "held back, then dropped"
+    assert f.stopped and f.final_text() == "Según [1]: Es así."
+    f = StopFilter((), NOT_FOUND_OPENING)
+    out = "".join(f.feed(p) for p in ["Es así.", "\nSegún [2]: Los", " pesos suman uno."]) + f.flush()
+    assert out == "Es así.\nSegún [2]: Los pesos suman uno." and not f.stopped
+    f = StopFilter((), NOT_FOUND_OPENING)
+    pieces = [f.feed(p) for p in ["Es así.", "\n", "2", ".", " Los pasajes", " no contienen la"]]
+    assert "".join(pieces) == "Es así." and f.final_text() == "Es así.", "a list number before it goes too"
+
+
+def test_late_stop_ends_generation_on_each_row_apart():
+    import torch
+
+    class Words(_Words):
+        words = ["<end>", "Según", "[1]:", "Es", "así.", "Los", "pasajes", "no", "contienen"]
+
+    stop = LateStop(Words(), NOT_FOUND_OPENING, prompt_len=2)
+    rows = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8],   # «Es así. Los pasajes no contienen»
+                         [1, 2, 5, 6, 7, 8, 3, 4]])  # «Los pasajes no contienen Es así.»: said first
+    assert stop(rows, None).tolist() == [True, False]
 
 # ---------------------------------------------------------------------------- citations and answers
 
