@@ -111,6 +111,18 @@ COT_UNSEPARATED = ("Cadena de pensamiento: el modelo no separó el razonamiento 
                    "(no escribió «Respuesta final:»), así que se muestra todo como respuesta.")
 
 
+COPIED_LABEL = re.compile(r"[ \t]*\(fuente:[^)\n]*\)?(?:\s+trata \w+ ese tema\.?)?")
+"""A passage's source tag as the prompt writes it («[n]: … (fuente: notas/lora.md › QLoRA)»), copied into an
+answer by a model that quotes a passage to its end, with what the student's chain-of-thought examples say after it
+(«El pasaje [n] (…) trata justamente ese tema.»). A file path is no part of an answer; its citation shows the
+source."""
+
+
+def without_copied_labels(text: str) -> str:
+    """`text` without the source tags a model copied from its prompt (`COPIED_LABEL`)."""
+    return COPIED_LABEL.sub("", text).strip()
+
+
 def assemble_answer(variant: str, raw: str, passages: Sequence[Passage], cot: bool,
                     stats: GenerationStats | None = None, steps: list[TokenStep] | None = None,
                     notices: list[str] | None = None) -> Answer:
@@ -121,6 +133,7 @@ def assemble_answer(variant: str, raw: str, passages: Sequence[Passage], cot: bo
         # otherwise the CoT toggle looks as if it did nothing.
         final, reasoning = reasoning, ""
         notices.append(COT_UNSEPARATED)
+    final = without_copied_labels(final)
     return Answer(variant, final, reasoning, list(passages), resolve_citations(raw, passages), stats,
                   steps or [], notices, raw=raw, cot=cot)
 

@@ -259,6 +259,18 @@ def test_citation_to_a_passage_not_given_is_flagged():
     assert "no corresponde" in answer.citations[1].where()
 
 
+def test_an_answer_never_shows_a_source_tag_the_model_copied_from_its_prompt():
+    raw = ("Según [1]: La atención de Bahdanau es aditiva. (fuente: notas/atencion.md › Bahdanau y Luong)\n"
+           "Según [2]: Luong usa el producto escalar (fuente: notas/atencion.md › Luong) trata precisamente ese tema.")
+    answer = assemble_answer("tuned", raw, [passage(1), passage(2)], cot=False)
+    assert answer.text == "Según [1]: La atención de Bahdanau es aditiva.\nSegún [2]: Luong usa el producto escalar"
+    assert [c.number for c in answer.citations] == [1, 2] and answer.raw == raw
+    cut = assemble_answer("tuned", "Según [1]: Es aditiva (fuente: notas/atenc", [passage(1)], cot=False)
+    assert cut.text == "Según [1]: Es aditiva", "a tag the token limit cut"
+    said = "La función (ver la fuente) es aditiva [1]."
+    assert assemble_answer("tuned", said, [passage(1)], cot=False).text == said
+
+
 def test_a_citation_is_supported_only_when_the_passage_says_what_the_answer_does():
     source = Passage(1, "El teacher forcing alimenta al decodificador con la palabra correcta del paso anterior.",
                      "notas/rnn.md", ("RNN",), "", 1.0)
