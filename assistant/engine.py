@@ -34,10 +34,12 @@ EXTRACTIVE_LABEL = "Extractiva: frases de los pasajes recuperados (sin modelo)"
 NOT_COVERED = ("El material del curso no trata esta pregunta: ningún pasaje indexado se le parece lo "
                "suficiente, así que no genero una respuesta que no podría respaldar. Pregunta sobre los "
                "temas del curso (atención, transformers, LoRA, RAG, decodificación…).")
-LATE_STOPS = (" ".join(NOT_FOUND.split()[:4]),)
-"""«Los pasajes no contienen»: after a first sentence, the not-found sentence ends the answer instead of
-contradicting it (`generation.late_stop_at`). Measured on the 171 dev answers of 2026-12-07 (README,
-"Two sentences"): it cuts 29 of the student's 95 `course/` answers, and no key fact was after the cut."""
+LATE_STOPS = (" ".join(NOT_FOUND.split()[:4]), "La pregunta es:", "El pasaje [", "Los pasajes [", "La respuesta sale")
+"""What ends an answer when said after something else (`generation.late_stop_at`; not with chain of thought, whose
+reasoning says them): «Los pasajes no contienen…», which would contradict the answer, and the openings of the
+chain-of-thought steps (`training.data.make_examples`), which the student, held to two sentences, writes as a
+numbered line after its answer («… ⏎ 1. La pregunta es: …»). Measured on the 171 dev answers (README, "Two
+sentences"): no key fact was after such a cut."""
 EMPTY_QUESTION = "Escribe una pregunta sobre el curso, por ejemplo: «¿Qué es teacher forcing?»."
 
 _ES_WORDS = ("el la los las de del que y en un una por para con no es son se lo como más qué cuál cómo "
@@ -125,7 +127,7 @@ class AnswerStream:
             gen = StreamedGeneration(model, prompt.input_ids, self.settings, prompt.max_new_tokens,
                                      prompt.stop_strings, self.engine.config.decode_threads,
                                      self.engine.vocabulary(model) if self.settings.min_sentences else None,
-                                     late_stops=LATE_STOPS)
+                                     late_stops=() if self.cot else LATE_STOPS)
             if prompt.prefix:
                 yield prompt.prefix + " "  # written by the prompt, shown as the answer's start
             yield from gen

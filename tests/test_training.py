@@ -235,6 +235,8 @@ def test_instruction_data_covers_review_heading_and_definition_questions():
     assert {p.question.lower() for p in pairs if p.origin == "review"} == written
     train, held = split_pairs(pairs, 0.15, seed=0)
     assert not {p.question for p in train} & {p.question for p in held}
+    from assistant.engine import LATE_STOPS
+
     examples = make_examples(pairs, chunks, num_passages=3, max_passage_chars=300, seed=0)
     kinds = {e.kind for e in examples}
     assert kinds == {"rag", "cot", "unanswerable"}
@@ -246,6 +248,9 @@ def test_instruction_data_covers_review_heading_and_definition_questions():
             reasoning, final = split_reasoning(e.answer)
             assert e.answer.startswith(REASONING_MARK) and FINAL_MARK in e.answer and reasoning and final
             assert "Razonamiento" in e.messages[1]["content"]
+            # every step opens with a phrase that ends a plain answer where the student leaks it after one
+            steps = [line.split(". ", 1)[1] for line in reasoning.splitlines()]
+            assert all(step.startswith(LATE_STOPS) for step in steps), steps
 
 
 def test_later_sentence_questions_show_the_answer_inside_the_window_not_first():
