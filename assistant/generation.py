@@ -169,7 +169,7 @@ class TokenStep:
 class GenerationStats:
     prompt_tokens: int = 0
     new_tokens: int = 0
-    """Tokens decoded, a repeat cut from the answer included (the work its speed measures)."""
+    """Tokens decoded, a repeat or a stop string cut from the answer included (the work its speed measures)."""
     seconds: float = 0.0
     ttft_s: float | None = None
     """Seconds from the call to the first generated token (whole answer for beam search)."""
@@ -403,7 +403,9 @@ class StreamedGeneration:
             finish = "eos"
         else:
             finish = "length"
-        n = len(steps) if stop_filter.stopped else len([i for i in new_ids if i != tok.pad_token_id])
+        # every token decoded counts, also those of a stop string or a repeat cut from the text: the speed is
+        # the work's (counting only the kept ones made a student whose answers a late stop ends look slower)
+        n = len([i for i in new_ids if i != tok.pad_token_id])
         stats = GenerationStats(prompt_tokens=len(self.input_ids), new_tokens=n, seconds=t_end - t0,
                                 ttft_s=(first - t0) if first is not None else None,
                                 tokens_per_s=_speed(n, t0, first, t_end), finish=finish)

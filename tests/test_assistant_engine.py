@@ -69,6 +69,21 @@ def test_streamed_answer_reports_tokens_speed_and_first_token_time(registry):
     assert "tokens/s" in s.line()
 
 
+def test_a_stop_string_cuts_the_text_but_its_tokens_count_in_the_speed(registry):
+    """The tokens decoded after the stop string's start are work done: counting only the kept ones made a
+    student whose answers a late stop ends look slower than it decodes."""
+    settings = DecodingSettings(strategy="sampling", seed=1, top_k=0, stop_on_repeat=0, max_new_tokens=16)
+    variant = registry.get("tuned")  # the same seed draws the same tokens up to the stop (greedy writes only spaces)
+    prompt = build_prompt(variant, QUESTION, [], False, settings.max_new_tokens)
+    free = StreamedGeneration(variant, prompt.input_ids, settings, prompt.max_new_tokens).run()
+    words = free.text.split()
+    assert len(words) > 2, free.text
+    stop = " " + words[2]
+    stopped = StreamedGeneration(variant, prompt.input_ids, settings, prompt.max_new_tokens, (stop,)).run()
+    assert stopped.stats.finish == "stop" and free.text.startswith(stopped.text) and stop not in stopped.text
+    assert len(stopped.steps) < stopped.stats.new_tokens, "the steps are trimmed to the text, the count is not"
+
+
 def test_every_step_has_probability_and_top_alternatives(registry):
     _, result = generate(registry, "distilled", SHORT.with_overrides(stop_on_repeat=0))
     assert len(result.steps) == result.stats.new_tokens
