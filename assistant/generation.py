@@ -176,7 +176,8 @@ class GenerationStats:
     tokens_per_s: float = 0.0
     """Decoding speed after the first token (prefill is in ttft_s)."""
     finish: str = ""
-    """'eos', 'stop' (a few-shot stop string, or the not-found sentence after an answer), 'repeat' (`stop_on_repeat`; the stats line says so) or 'length'."""
+    """'eos', 'stop' (a few-shot stop string, or a late stop: `late_stop_at`), 'repeat' (`stop_on_repeat`; the
+    stats line says so) or 'length'."""
 
     def line(self) -> str:
         ttft = f"{self.ttft_s:.2f} s" if self.ttft_s is not None else "—"
@@ -226,10 +227,11 @@ def late_stop_at(text: str, phrases: tuple[str, ...]) -> int | None:
     """Where `text` should end because one of `phrases` opens a sentence or a line after something was said
     (`LATE_OPENING`): the position where that opening starts, or None.
 
-    The phrase is the not-found sentence's opening (`training.prompts.NOT_FOUND`): a model held to two
-    sentences (`min_sentences`) that has nothing to add writes «Los pasajes no contienen la respuesta…» after
-    a right first sentence, and the student reads an answer that contradicts itself. Said after an answer,
-    that sentence means the answer is over; said first, it stays the answer."""
+    The app's phrases (`assistant.engine.LATE_STOPS`) are the not-found sentence's opening and those of the
+    chain-of-thought steps: a model held to two sentences (`min_sentences`) that has nothing to add writes «Los
+    pasajes no contienen la respuesta…» or a reasoning line after a right first sentence, and the student reads an
+    answer that contradicts itself. Said after an answer, such a phrase means the answer is over; said first, the
+    not-found sentence stays the answer."""
     late = re.compile(LATE_OPENING + "(?:" + "|".join(map(re.escape, phrases)) + ")")
     for m in late.finditer(text):
         if _said_something(text[:m.start()]) and not _ENUMERATOR_END.search(text[:m.start()]):
@@ -255,7 +257,7 @@ def _may_open_late(text: str, phrases: tuple[str, ...]) -> int:
 class StopFilter:
     """Streams text but holds back anything that may be the start of a stop string, and drops it and
     everything after it once it appears (generate() stops *after* emitting the stop string). `late` phrases
-    (`late_stop_at`) end the text only where they open a sentence after the first; the sentence end stays."""
+    (`late_stop_at`) end the text only where they open a sentence or a line after something was said."""
 
     def __init__(self, stops: tuple[str, ...], late: tuple[str, ...] = ()) -> None:
         self.stops = stops
