@@ -9,6 +9,7 @@ Beam search cannot stream in transformers, so its text arrives in one piece.
 
 from __future__ import annotations
 
+import functools
 import queue
 import re
 import threading
@@ -75,8 +76,8 @@ WORD_START = ("▁", "Ġ", " ")
 
 
 class LateStop(StoppingCriteria):
-    """Ends an answer once one of `phrases` opens a sentence after its first (`late_stop_at`); the phrase is
-    cut from the answer afterwards (`StopFilter`)."""
+    """Ends an answer once one of `phrases` opens a sentence or a line after something was said
+    (`late_stop_at`); the phrase is cut from the answer afterwards (`StopFilter`)."""
 
     def __init__(self, tokenizer, phrases: tuple[str, ...], prompt_len: int) -> None:
         self.tokenizer, self.phrases, self.prompt_len = tokenizer, phrases, prompt_len
@@ -223,6 +224,17 @@ def _said_something(text: str) -> bool:
     return bool(_NO_CONTENT.sub("", text))
 
 
+@functools.lru_cache(maxsize=8)
+def _late_pattern(phrases: tuple[str, ...]) -> re.Pattern:
+    return re.compile(LATE_OPENING + "(?:" + "|".join(map(re.escape, phrases)) + ")")
+
+
+@functools.lru_cache(maxsize=8)
+def _late_forms(phrases: tuple[str, ...]) -> tuple[str, ...]:
+    """Each phrase as it may open late, its numbers written as 1 (`_may_open_late` compares with them)."""
+    return tuple(f"{pre}{lead}{p}" for p in phrases for pre in ("", "1. ", "- ", "- 1. ") for lead in ("", "Según [1]: "))
+
+
 def late_stop_at(text: str, phrases: tuple[str, ...]) -> int | None:
     """Where `text` should end because one of `phrases` opens a sentence or a line after something was said
     (`LATE_OPENING`): the position where that opening starts, or None.
@@ -232,8 +244,7 @@ def late_stop_at(text: str, phrases: tuple[str, ...]) -> int | None:
     pasajes no contienen la respuesta…» or a reasoning line after a right first sentence, and the student reads an
     answer that contradicts itself. Said after an answer, such a phrase means the answer is over; said first, the
     not-found sentence stays the answer."""
-    late = re.compile(LATE_OPENING + "(?:" + "|".join(map(re.escape, phrases)) + ")")
-    for m in late.finditer(text):
+    for m in _late_pattern(phrases).finditer(text):
         if _said_something(text[:m.start()]) and not _ENUMERATOR_END.search(text[:m.start()]):
             return m.start()
     return None
@@ -244,11 +255,10 @@ def _may_open_late(text: str, phrases: tuple[str, ...]) -> int:
     its last sentence end, line break or dash when that is the start of such an opening, else 0."""
     points = [m.end() for m in SENTENCE_END.finditer(text) if not _ENUMERATOR_END.search(text[:m.end()])]
     points += [m.start() for m in re.finditer(r"\s*\n|\s+[-•](?=\s|$)", text)]
+    forms = _late_forms(phrases)
     for at in sorted(points):
         tail = text[at:]
         body = " ".join(re.sub(r"\d+", "1", tail).split())
-        forms = [f"{pre}{lead}{p}" for p in phrases for pre in ("", "1. ", "- ", "- 1. ")
-                 for lead in ("", "Según [1]: ")]
         if tail and _said_something(text[:at]) and (not body or any(f.startswith(body) for f in forms)):
             return len(tail)
     return 0
@@ -300,8 +310,8 @@ class StreamedGeneration:
                  max_new_tokens: int | None = None, stop_strings: tuple[str, ...] = (),
                  decode_threads: int = 0, vocabulary: torch.Tensor | None = None,
                  late_stops: tuple[str, ...] = ()) -> None:
-        """`late_stops`: phrases that end the answer where they open a sentence after its first
-        (`late_stop_at`). `decode_threads`: PyTorch threads for the tokens after the first (0: all of them). The prompt's
+        """`late_stops`: phrases that end the answer where they open a sentence or a line after something was
+        said (`late_stop_at`). `decode_threads`: PyTorch threads for the tokens after the first (0: all of them). The prompt's
         forward pass always uses every core. `vocabulary`: the tokens `min_sentences` lets the model write
         (with the prompt's), a boolean mask; None allows all. Set in the generating thread only: with OpenMP a thread keeps
         its own count, so concurrent answers do not change each other's."""
