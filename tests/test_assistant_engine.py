@@ -353,6 +353,30 @@ def test_min_sentences_writes_only_the_indexed_documents_and_prompt_tokens(engin
     assert len(written) == 24 or written[-1] in end_of_turn_ids(model.tokenizer)
 
 
+def test_a_checkpoint_s_suppressed_tokens_are_never_written_without_transformers_per_step_mask(engine, monkeypatch):
+    """`generation_config.suppress_tokens` (Gemma's placeholders) still holds, through a mask built once
+    (`SuppressTokens`), not transformers' processor, which rebuilt it over the whole vocabulary at every step."""
+    from transformers.generation.logits_process import SuppressTokensLogitsProcessor
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("transformers' per-step suppression ran")
+
+    monkeypatch.setattr(SuppressTokensLogitsProcessor, "__call__", refuse)
+    model = engine.registry.get("tuned")
+    width = len(model.tokenizer)
+    ends = set(end_of_turn_ids(model.tokenizer))
+    banned = [i for i in range(3, width, 2) if i not in ends] + [width + 50]  # beyond the scores: ignored
+    monkeypatch.setattr(model.model.generation_config, "suppress_tokens", banned)
+    settings = DecodingSettings(strategy="sampling", seed=5, temperature=2.0, top_k=0, max_new_tokens=24,
+                                min_sentences=0, stop_on_repeat=0)
+    prompt = build_prompt(model, QUESTION, [], False, settings.max_new_tokens)
+    gen = StreamedGeneration(model, prompt.input_ids, settings, prompt.max_new_tokens, prompt.stop_strings)
+    gen.run()
+    written = gen._new_ids()
+    assert written and not set(written) & set(banned)
+    assert model.model.generation_config.suppress_tokens == banned, "the checkpoint's config is left alone"
+
+
 def test_concurrent_sessions_sampling_on_different_variants_reproduce_their_seeds(engine):
     """Five sessions ask at once, sampling on three variants with their own seeds: every answer is the
     one the same question and seed give alone (torch's generator is process-wide; the variant locks
