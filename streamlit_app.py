@@ -13,7 +13,9 @@ st.caption("Redes neuronales para el análisis y la generación de texto")
 # student sees what is happening instead of a grey skeleton.
 with st.spinner("Arrancando: cargando PyTorch, el índice y los modelos (solo la primera vez)…"):
     from app import chat, compare, documents, models, next_token, state
+    from assistant.generation import serial_torch
 
+    serial_torch()  # this run's thread reads the answers' streams: PyTorch on one thread here, every core in the worker
     engine = state.engine()
 controls = state.sidebar(engine)
 

@@ -19,13 +19,20 @@ from .config import AppConfig
 from .settings import STRATEGIES, DecodingSettings, SettingsError
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, own_process: bool = False) -> int:
+    """`own_process`: main() owns the process (`python -m assistant`), so the commands that answer keep this
+    thread off PyTorch's thread pools while a worker generates (`serial_torch`); `prepare` converts weights
+    with every core."""
     args = parser().parse_args(argv)
     try:
         settings = decoding_settings(args)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if own_process and args.func is not cmd_prepare:
+        from .generation import serial_torch
+
+        serial_torch()
     return args.func(args, settings)
 
 
@@ -236,4 +243,4 @@ def cmd_bench(args, settings: DecodingSettings) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(own_process=True))

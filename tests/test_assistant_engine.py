@@ -405,6 +405,39 @@ def test_concurrent_sessions_sampling_on_different_variants_reproduce_their_seed
 
 
 @pytest.mark.skipif(ALL_THREADS < 2, reason="needs at least two PyTorch threads to tell the phases apart")
+def test_a_serial_asking_thread_still_gets_answers_generated_on_every_core(registry):
+    """`serial_torch` puts the thread that reads the stream on one PyTorch thread (so it holds no OpenMP pool
+    beside the generating worker's); the worker's forward passes still run on every core, and the answer is
+    the one a thread on every core gets."""
+    from assistant.generation import serial_torch
+
+    variant = registry.get("tuned")
+    prompt = build_prompt(variant, QUESTION, [], False, SHORT.max_new_tokens)
+    seen: list[int] = []
+    out: dict = {}
+
+    def ask(serial: bool) -> None:
+        if serial:
+            serial_torch()
+        out["asking"] = torch.get_num_threads()
+        out[serial] = StreamedGeneration(variant, prompt.input_ids, SHORT, prompt.max_new_tokens,
+                                         prompt.stop_strings).run().text
+
+    hook = variant.model.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+    try:
+        for serial in (True, False):
+            thread = threading.Thread(target=ask, args=(serial,))
+            thread.start()
+            thread.join(timeout=120)
+            if serial:
+                assert out["asking"] == 1 and seen and set(seen) == {ALL_THREADS}
+    finally:
+        hook.remove()
+    assert out[True] == out[False]
+    assert torch.get_num_threads() == ALL_THREADS, "this thread's count is untouched"
+
+
+@pytest.mark.skipif(ALL_THREADS < 2, reason="needs at least two PyTorch threads to tell the phases apart")
 def test_prompt_uses_every_core_and_decoding_the_decode_threads(registry):
     """The prompt's forward pass runs on every thread, the tokens after it on `decode_threads`, and the
     caller's thread count is left as it was; the text does not depend on the thread count."""
