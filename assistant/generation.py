@@ -436,7 +436,7 @@ class StreamedGeneration:
             if streamer is not None:
                 streamer.end()
         finally:
-            torch.set_num_threads(ALL_THREADS)  # threads started later (the app's next run) begin with all
+            torch.set_num_threads(ALL_THREADS)  # undo `decode_threads`: PyTorch's default for new threads is process-wide
 
     # ------------------------------------------------------------------ after the last token
 
