@@ -145,7 +145,7 @@ class MinSentences(LogitsProcessor):
             scores[:, self.start_ids] = -float("inf")
         for row, ids in enumerate(input_ids[:, self.prompt_len:].tolist()):
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            if len(SENTENCE_END.findall(text)) < self.n:
+            if sentence_ends(text) < self.n:
                 wants_end = int(scores[row].argmax()) in self.end_ids
                 scores[row, self.end_ids] = -float("inf")
                 after_break = bool(ids) and ids[-1] in self.break_ids
@@ -257,6 +257,13 @@ number («2.»: the student numbers its lines the way its chain-of-thought examp
 _ENUMERATOR_END = re.compile(r"(?:^|\s)\d{1,2}[.)]$")
 _NO_CONTENT = re.compile(r"Según \[\d+\]:|[-•]|(?:^|\s)\d{1,2}[.)]|\s")
 """What does not count as something said: answer leads, dashes, list numbers, spaces."""
+
+
+def sentence_ends(text: str) -> int:
+    """How many sentence ends `text` holds. A list's number («- 2.», «3)») ends no sentence: counted, it let the
+    models stop «Frases mínimas» short on slide text («…usando el modelo. - 2.»), as the extractive answer's units
+    leave such numbers out too (`assistant.answer.answer_units`)."""
+    return sum(1 for m in SENTENCE_END.finditer(text) if not _ENUMERATOR_END.search(text[:m.end()]))
 
 
 def _said_something(text: str) -> bool:

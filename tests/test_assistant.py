@@ -11,6 +11,7 @@ from assistant.generation import (
     StopFilter,
     late_stop_at,
     repeat_start,
+    sentence_ends,
 )
 from assistant.registry import FORMAT, ModelLoadError, read_variant_spec
 from assistant.retrieval import Passage
@@ -115,6 +116,24 @@ def test_min_sentences_holds_the_end_back_until_the_answer_has_them():
     one = hold(torch.tensor([[1, 2, 3, 4]]), torch.zeros(1, 8))  # prompt «Según [1]:», answer «Es así.»
     assert one[0, 0] == -float("inf") and one[0, 5] == 0
     two = hold(torch.tensor([[1, 2, 3, 4, 5, 6]]), torch.zeros(1, 8))  # «Es así. Y más.»
+    assert two[0, 0] == 0
+
+
+def test_a_list_number_ends_no_sentence():
+    """Slide text numbers its items («- 2.»): counted as a sentence end, it let an answer stop one sentence short."""
+    import torch
+
+    assert sentence_ends("Se generan respuestas usando el modelo. - 2.") == 1
+    assert sentence_ends("Paso uno. 3) Paso dos.") == 2
+    assert sentence_ends("Lo presentó GPT-3. Se publicó en 1997. ¿Y luego?") == 3
+
+    class _Listed(_Words):
+        words = ["<end>", "Según", "[1]:", "Es", "así.", "-", "2.", "más."]
+
+    hold = MinSentences(_Listed(), 2, prompt_len=2, end_ids=[0])
+    listed = hold(torch.tensor([[1, 2, 3, 4, 5, 6]]), torch.zeros(1, 8))  # answer «Es así. - 2.»
+    assert listed[0, 0] == -float("inf"), "one sentence and a list number: the end is still held back"
+    two = hold(torch.tensor([[1, 2, 3, 4, 5, 6, 7]]), torch.zeros(1, 8))  # «Es así. - 2. más.»
     assert two[0, 0] == 0
 
 
