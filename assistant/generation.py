@@ -259,11 +259,16 @@ _NO_CONTENT = re.compile(r"Según \[\d+\]:|[-•]|(?:^|\s)\d{1,2}[.)]|\s")
 """What does not count as something said: answer leads, dashes, list numbers, spaces."""
 
 
-def sentence_ends(text: str) -> int:
-    """How many sentence ends `text` holds. A list's number («- 2.», «3)») ends no sentence: counted, it let the
+def sentence_end_points(text: str) -> list[int]:
+    """Where each sentence of `text` ends. A list's number («- 2.», «3)») ends no sentence: counted, it let the
     models stop «Frases mínimas» short on slide text («…usando el modelo. - 2.»), as the extractive answer's units
     leave such numbers out too (`assistant.answer.answer_units`)."""
-    return sum(1 for m in SENTENCE_END.finditer(text) if not _ENUMERATOR_END.search(text[:m.end()]))
+    return [m.end() for m in SENTENCE_END.finditer(text) if not _ENUMERATOR_END.search(text[:m.end()])]
+
+
+def sentence_ends(text: str) -> int:
+    """How many sentence ends `text` holds (`sentence_end_points`)."""
+    return len(sentence_end_points(text))
 
 
 def _said_something(text: str) -> bool:
@@ -299,7 +304,7 @@ def late_stop_at(text: str, phrases: tuple[str, ...]) -> int | None:
 def _may_open_late(text: str, phrases: tuple[str, ...]) -> int:
     """How many characters at the end of `text` may still become a late stop (`late_stop_at`): the text after
     its last sentence end, line break or dash when that is the start of such an opening, else 0."""
-    points = [m.end() for m in SENTENCE_END.finditer(text) if not _ENUMERATOR_END.search(text[:m.end()])]
+    points = sentence_end_points(text)
     points += [m.start() for m in re.finditer(r"\s*\n|\s+[-•](?=\s|$)", text)]
     forms = _late_forms(phrases)
     for at in sorted(points):
