@@ -193,7 +193,11 @@ def test_a_long_passage_is_shown_where_it_answers_the_question():
     assert "contextos distintos" in shown and shown.startswith("… ") and len(shown) <= 165
     assert focus(text, "¿Qué es la perplejidad?", 160).startswith("La frase 0")  # no shared word: the opening
     short = "La perplejidad mide la sorpresa."
-    assert focus(short, "¿Kneser-Ney?", 160) == short  # a passage that fits is shown whole
+    assert focus(short, "¿Kneser-Ney?", 160) == short  # no shared word: a passage that fits is shown whole
+    two = "El suavizado reparte masa de probabilidad. Kneser-Ney cuenta contextos distintos. Otra cosa."
+    # the answering sentence opens the window even when the whole passage would fit (models quote the opening)
+    assert focus(two, "¿Qué cuenta Kneser-Ney?", 160) == "… Kneser-Ney cuenta contextos distintos. Otra cosa."
+    assert focus(two, "¿Qué hace el suavizado?", 160) == two  # the first sentence answers: shown from the top
     assert "contextos distintos" in format_passages([PromptPassage(1, text)], 160, "¿Qué tiene en cuenta Kneser-Ney?")
 
 

@@ -116,33 +116,25 @@ def sentences(text: str) -> list[str]:
 
 
 def focus(text: str, question: str, max_chars: int) -> str:
-    """What of a passage fits in `max_chars`, read where it answers the question.
+    """What of a passage the prompt shows, read where it answers the question: from the sentence that
+    shares the most content words with the question (the index's Spanish analyzer: accents folded,
+    stopwords dropped, Snowball stems; the earliest on a tie), then what follows, up to `max_chars`. Without
+    any shared word, or when that sentence is the first, the passage's opening is shown.
 
-    A passage that fits is shown whole. A longer one is shown from the sentence that shares the most
-    content words with the question (the index's Spanish analyzer: accents folded, stopwords dropped,
-    Snowball stems; the earliest on a tie), then the sentences after it and, with room left, the ones
-    before. The first `max_chars` of a passage used to be all the model saw, so an answer further in was
-    out of its reach (the Kneser-Ney line of a list of smoothing methods, say). Without any shared word the
-    passage's opening is shown, as before."""
+    The sentence most like the question always opens the window, even when the whole passage would fit:
+    the tuned models learn to quote a window's opening sentence, and with room to spare the sentences
+    before it pushed the answer down (3 x 500-character windows: 53 -> 56 of the 95 `course/` questions
+    against filling the room with the sentences before; docs/experiments.md, 2026-12-07)."""
     flat = " ".join(passage_body(text).split())
-    if len(flat) <= max_chars or not question.strip():
+    if not question.strip():
         return clip(flat, max_chars)
     parts = sentences(text)
     terms = set(content_stems(question))
     overlap = [len(terms & set(content_stems(s))) for s in parts]
-    best = max(range(len(parts)), key=lambda i: (overlap[i], -i))
-    if overlap[best] == 0 or best == 0:
+    best = max(range(len(parts)), key=lambda i: (overlap[i], -i)) if parts else 0
+    if not parts or overlap[best] == 0 or best == 0:
         return clip(flat, max_chars)
-    lo = hi = best
-    size = len(parts[best])
-    while hi + 1 < len(parts) and size + 1 + len(parts[hi + 1]) <= max_chars:
-        hi += 1
-        size += 1 + len(parts[hi])
-    while lo > 0 and size + 1 + len(parts[lo - 1]) <= max_chars:
-        lo -= 1
-        size += 1 + len(parts[lo])
-    shown = clip(" ".join(parts[lo:hi + 1]), max_chars)
-    return shown if lo == 0 else f"… {shown}"
+    return f"… {clip(' '.join(parts[best:]), max_chars)}"
 
 
 def content_stems(text: str) -> list[str]:
