@@ -253,7 +253,7 @@ def test_evaluation_says_whether_the_key_facts_were_in_what_each_variant_read(en
     seen = focus(top, QUESTION, width)
     windows = " ".join(focus(p.text, QUESTION, width) for p in prepared.passages)
     unseen = next(w for w in top.split() if len(w) > 6 and w.isalpha() and key_scores(windows, [[w]])[0] == 0)
-    rows = [{"question": QUESTION, "answer": "-", "keys": [[seen.split()[0]]]},
+    rows = [{"question": QUESTION, "answer": "-", "keys": [[seen.removeprefix("… ").split()[0]]]},
             {"question": QUESTION, "answer": "-", "keys": [[unseen]]}]
     scores = {s.variant: s for s in evaluate(engine, rows, SHORT, variants=["tuned"])}
     assert [a.keys_shown for a in scores["tuned"].answers] == [1.0, 0.0]

@@ -194,7 +194,7 @@ def _first_start(chunks: list[Chunk], chunk: Chunk) -> int:
 
 
 def _passage(number: int, chunk: Chunk, text: str | None = None) -> PromptPassage:
-    return PromptPassage(number, text or chunk.text, passage_label(chunk.source, chunk.heading_path))
+    return PromptPassage(number, text or chunk.text, passage_label(chunk.source, chunk.heading_path), as_is=bool(text))
 
 
 def later_window(pair: QAPair, gold: Chunk, max_chars: int, rng: random.Random) -> str | None:

@@ -72,6 +72,9 @@ class PromptPassage:
     number: int
     text: str
     label: str = ""
+    as_is: bool = False
+    """The text is already the window the prompt shows (a training window opening before its answer): `focus`
+    does not move it, only clips it to the width."""
 
 
 def location(page: int | None, slide: int | None) -> str:
@@ -157,7 +160,8 @@ def format_passages(passages: Sequence[PromptPassage], max_chars: int = 600, que
     lines = []
     for p in passages:
         source = f" (fuente: {p.label})" if p.label else ""
-        lines.append(f"[{p.number}]: {focus(p.text, question, max_chars)}{source}")
+        shown = clip(" ".join(passage_body(p.text).split()), max_chars) if p.as_is else focus(p.text, question, max_chars)
+        lines.append(f"[{p.number}]: {shown}{source}")
     return "\n".join(lines)
 
 
@@ -220,13 +224,13 @@ def split_reasoning(answer: str) -> tuple[str, str]:
 FEW_SHOT = [
     (
         [PromptPassage(1, "La perplejidad es la exponencial de la entropía cruzada media por token. "
-                          "Cuanto más baja, mejor predice el modelo el texto de prueba.")],
+                          "Cuanto más baja, mejor predice el modelo el texto de prueba.", as_is=True)],
         "¿Qué mide la perplejidad?",
         "Según [1]: La perplejidad es la exponencial de la entropía cruzada media por token.",
     ),
     (
         [PromptPassage(1, "El muestreo top-k conserva solo los k tokens más probables y renormaliza "
-                          "la distribución antes de muestrear.")],
+                          "la distribución antes de muestrear.", as_is=True)],
         "¿Qué hace el muestreo top-k?",
         "Según [1]: El muestreo top-k conserva solo los k tokens más probables y renormaliza la distribución "
         "antes de muestrear.",
