@@ -111,11 +111,17 @@ COT_UNSEPARATED = ("Cadena de pensamiento: el modelo no separó el razonamiento 
                    "(no escribió «Respuesta final:»), así que se muestra todo como respuesta.")
 
 
-COPIED_LABEL = re.compile(r"[ \t]*\(fuente:[^)\n]*\)?(?:\s+trata \w+ ese tema\.?)?")
+_TAG_TEXT = r"(?:[^()\n]|\([^()\n]*\)){0,160}?"  # a tag's text: no line break, one level of «(…)» inside
+COPIED_LABEL = re.compile(
+    r"[ \t]*\((?:fuente:[^)\n]*\)?"  # the tag as the prompt writes it
+    rf"|{_TAG_TEXT}(?:›|\.(?:md|txt|pdf|html?|docx|pptx)\b){_TAG_TEXT}(?:\)|(?=\n)|$))"  # or misspelt
+    r"(?:\s+trata \w+ ese tema\.?)?")
 """A passage's source tag as the prompt writes it («[n]: … (fuente: notas/lora.md › QLoRA)»), copied into an
 answer by a model that quotes a passage to its end, with what the student's chain-of-thought examples say after it
 («El pasaje [n] (…) trata justamente ese tema.»). A file path is no part of an answer; its citation shows the
-source."""
+source. The student also copies it misspelt («(fuuntas/rnn-y-lstm.md › La RNN simple (Elman)) trata precisamente
+ese tema.»: 14 of its 95 `course/` answers with the 500-character windows), so any parenthesis holding the
+label's «›» or a document's file name counts, closed or ending the line or answer."""
 
 
 def without_copied_labels(text: str) -> str:

@@ -292,6 +292,12 @@ def test_an_answer_never_shows_a_source_tag_the_model_copied_from_its_prompt():
     assert cut.text == "Según [1]: Es aditiva", "a tag the token limit cut"
     said = "La función (ver la fuente) es aditiva [1]."
     assert assemble_answer("tuned", said, [passage(1)], cot=False).text == said
+    misspelt = ("Según [1]: Lo aplica en todas las demás. (fuuntas/rnn.md › La RNN simple (Elman)) trata precisamente "
+                "ese tema.\nSegún [2]: Q = X W_Q (fuuntas: diapositivas/clase-04.txt)")
+    assert assemble_answer("distilled", misspelt, [passage(1), passage(2)], cot=False).text == \
+        "Según [1]: Lo aplica en todas las demás.\nSegún [2]: Q = X W_Q", "a misspelt tag: its «›» or file name"
+    aside = "Se guarda en model.safetensors (por ejemplo, en la práctica 2) y se carga después [1]."
+    assert assemble_answer("tuned", aside, [passage(1)], cot=False).text == aside
 
 
 def test_a_citation_is_supported_only_when_the_passage_says_what_the_answer_does():
