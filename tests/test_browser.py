@@ -169,6 +169,18 @@ def chat_texts(page) -> list[str]:
     return [m.inner_text() for m in page.get_by_test_id("stChatMessage").all()]
 
 
+def settled_chat_texts(page, tries: int = 20) -> list[str]:
+    """The chat's texts once two reads 500 ms apart agree: an answer holding «$…$» is typeset by KaTeX after
+    its stats line shows, so a read right then can find its body still empty."""
+    texts = chat_texts(page)
+    for _ in range(tries):
+        page.wait_for_timeout(500)
+        again, texts = texts, chat_texts(page)
+        if again == texts:
+            break
+    return texts
+
+
 def test_five_students_asking_at_once_all_finish_apart_and_reproduce_their_seeds(server):
     """Sampling, a seed per student, all five questions in flight together on the one server: each gets
     an answer, sees only its own exchange, and asking again with the same seed gives the same text."""
@@ -183,7 +195,7 @@ def test_five_students_asking_at_once_all_finish_apart_and_reproduce_their_seeds
         first = []
         for page in pages:
             expect(page.get_by_test_id("stChatMessage").nth(1).get_by_text("tokens/s")).to_be_visible(timeout=180_000)
-            first.append(chat_texts(page))
+            first.append(settled_chat_texts(page))
         for page, question, texts in zip(pages, questions, first, strict=True):
             assert len(texts) == 2 and question in texts[0], "each session keeps its own history"
             assert all(q not in "".join(texts) for q in questions if q != question)
@@ -194,7 +206,7 @@ def test_five_students_asking_at_once_all_finish_apart_and_reproduce_their_seeds
             box.press("Enter")
         for page, texts in zip(pages, first, strict=True):
             expect(page.get_by_test_id("stChatMessage").nth(3).get_by_text("tokens/s")).to_be_visible(timeout=180_000)
-            again = chat_texts(page)
+            again = settled_chat_texts(page)
             assert _answer_words(again[3]) == _answer_words(texts[1]), "a seed reproduces its answer"
 
 
