@@ -128,15 +128,15 @@ def focus(text: str, question: str, max_chars: int) -> str:
     the tuned models learn to quote a window's opening sentence, and with room to spare the sentences
     before it pushed the answer down (3 x 500-character windows: 53 -> 56 of the 95 `course/` questions
     against filling the room with the sentences before; docs/experiments.md, 2026-12-07)."""
-    flat = " ".join(passage_body(text).split())
-    if not question.strip():
-        return clip(flat, max_chars)
     parts = sentences(text)
-    terms = set(content_stems(question))
-    overlap = [len(terms & set(content_stems(s))) for s in parts]
-    best = max(range(len(parts)), key=lambda i: (overlap[i], -i)) if parts else 0
-    if not parts or overlap[best] == 0 or best == 0:
-        return clip(flat, max_chars)
+    best = 0
+    if question.strip() and parts:
+        terms = set(content_stems(question))
+        overlap = [len(terms & set(content_stems(s))) for s in parts]
+        best = max(range(len(parts)), key=lambda i: (overlap[i], -i))
+        best = best if overlap[best] else 0
+    if best == 0:
+        return clip(" ".join(passage_body(text).split()), max_chars)
     return f"… {clip(' '.join(parts[best:]), max_chars)}"
 
 
@@ -160,7 +160,7 @@ def format_passages(passages: Sequence[PromptPassage], max_chars: int = 600, que
     lines = []
     for p in passages:
         source = f" (fuente: {p.label})" if p.label else ""
-        shown = clip(" ".join(passage_body(p.text).split()), max_chars) if p.as_is else focus(p.text, question, max_chars)
+        shown = focus(p.text, "" if p.as_is else question, max_chars)  # no question: the opening, clipped
         lines.append(f"[{p.number}]: {shown}{source}")
     return "\n".join(lines)
 
