@@ -30,7 +30,7 @@ from .engine import Engine, Prepared
 from .settings import DecodingSettings
 
 BASELINES = (EXTRACTIVE, LEAD)
-METRICS = ("correct", "key_share", "token_f1", "rouge_l", "keys_shown")
+METRICS = ("correct", "key_share", "token_f1", "rouge_l", "keys_shown", "keys_first")
 
 MARGINS = [("tuned", "base"), ("tuned", EXTRACTIVE), ("tuned", LEAD), ("distilled", "tuned")]
 """The comparisons the course makes: what instruction tuning adds, whether the model says more than the
@@ -68,6 +68,10 @@ class ScoredAnswer:
     """1.0 when every key group is in what the variant read (a model: its prompt's passages as `focus` showed
     them; a baseline: the top 3 passages it picks sentences from), NaN without keys. A question whose keys were
     not shown cannot be answered by reading: it tells a context failure from a reading one."""
+    keys_first: float = float("nan")
+    """1.0 when every key group is in the first passage the variant read (a model: window [1] of its prompt; a
+    baseline: the top passage). Split by it, a variant's correct answers tell whether it chooses the passage
+    that answers or reads [1] whatever it holds (`format_scores`' «claves en [1]» lines)."""
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -75,8 +79,8 @@ class ScoredAnswer:
                 for k, v in d.items()}
 
 
-def score_answer(row: dict, answer: Answer, shown: str = "") -> ScoredAnswer:
-    """`shown`: the text the variant read (`shown_text`), for `keys_shown`."""
+def score_answer(row: dict, answer: Answer, shown: Sequence[str] = ()) -> ScoredAnswer:
+    """`shown`: the passages as the variant read them (`shown_windows`), for `keys_shown` and `keys_first`."""
     keys = row.get("keys", [])
     text = "" if answer.error else answer.text
     correct, share = key_scores(text, keys)
@@ -93,16 +97,21 @@ def score_answer(row: dict, answer: Answer, shown: str = "") -> ScoredAnswer:
         new_tokens=stats.new_tokens if stats else 0,
         tokens_per_s=stats.tokens_per_s if stats and stats.new_tokens > 1 else None,
         ttft_s=stats.ttft_s if stats else None, seconds=stats.seconds if stats else None,
-        finish=stats.finish if stats else "", error=answer.error, keys_shown=key_scores(shown, keys)[0])
+        finish=stats.finish if stats else "", error=answer.error, keys_shown=key_scores("\n".join(shown), keys)[0],
+        keys_first=key_scores(shown[0] if shown else "", keys)[0])
+
+
+def shown_windows(engine: Engine, question: str, answer: Answer) -> list[str]:
+    """What produced `answer` read, passage by passage: the extractive answers pick from the whole of the top 3
+    passages; a model reads each passage of its prompt as `focus` cuts it to the variant's `max_passage_chars`."""
+    if answer.extractive or not answer.variant or answer.variant not in engine.variants:
+        return [p.text for p in answer.passages[:3]]
+    width = engine.registry.spec(answer.variant).max_passage_chars
+    return [focus(p.text, question, width) for p in answer.passages]
 
 
 def shown_text(engine: Engine, question: str, answer: Answer) -> str:
-    """What produced `answer` read: the extractive answers pick from the whole of the top 3 passages; a model
-    reads each passage of its prompt as `focus` cuts it to the variant's `max_passage_chars`."""
-    if answer.extractive or not answer.variant or answer.variant not in engine.variants:
-        return "\n".join(p.text for p in answer.passages[:3])
-    width = engine.registry.spec(answer.variant).max_passage_chars
-    return "\n".join(focus(p.text, question, width) for p in answer.passages)
+    return "\n".join(shown_windows(engine, question, answer))
 
 
 @dataclass
@@ -169,7 +178,7 @@ def evaluate(engine: Engine, qa: list[dict], settings: DecodingSettings | None =
         prepared = engine.prepare(row["question"], k)
         for name, score in scores.items():
             answer = answer_one(engine, prepared, name, settings)
-            score.answers.append(score_answer(row, answer, shown_text(engine, prepared.question.text, answer)))
+            score.answers.append(score_answer(row, answer, shown_windows(engine, prepared.question.text, answer)))
         if progress:
             progress(i, len(qa))
     return list(scores.values())
@@ -268,7 +277,7 @@ def pool(sets: dict[str, dict]) -> dict:
                    if any(not math.isnan(x) for x in per_question[v][m]) else None for m in pq}
         rows[v]["n"] = n
         for m in ("words", "tokens_per_s", "ttft_s", "seconds_per_answer", "rouge_l", "valid_citations",
-                  "supported_citations", "keys_shown"):
+                  "supported_citations", "keys_shown", "keys_first"):
             vals = [(s["variants"][v][m], s["variants"][v]["n"]) for s in sets.values()
                     if s["variants"][v].get(m) is not None]
             rows[v][m] = _round(sum(x * w for x, w in vals) / sum(w for _, w in vals)) if vals else None
@@ -293,7 +302,24 @@ def format_scores(scores: list[VariantScore]) -> str:
     for metric, label in (("correct", "correctas"), ("token_f1", "F1")):
         for name, diff in margins(per_question, metric).items():
             lines.append(f"{label} {name}: {diff}")
+    lines += [line for s in scores if (line := first_passage_split(s))]
     return "\n".join(lines)
+
+
+def first_passage_split(score: VariantScore) -> str:
+    """«tuned: claves en [1]: 55 de 63 correctas; solo en otro pasaje: 1 de 20 correctas; no visibles: 0 de 12
+    correctas»: a variant right where [1] answers and wrong where only another passage does reads [1] whatever
+    it holds; it does not choose the passage that answers."""
+    groups: dict[str, list[float]] = {"en [1]": [], "solo en otro pasaje": [], "no visibles": []}
+    for a in score.answers:
+        if math.isnan(a.correct):
+            continue
+        where = "en [1]" if a.keys_first == 1 else "solo en otro pasaje" if a.keys_shown == 1 else "no visibles"
+        groups[where].append(a.correct)
+    if not any(groups.values()):
+        return ""
+    cells = [f"{name}: {sum(v):.0f} de {len(v)} correctas" for name, v in groups.items()]
+    return f"{score.variant}: claves {'; '.join(cells)}"
 
 
 def _fmt(x, pattern: str) -> str:

@@ -258,6 +258,7 @@ def test_evaluation_says_whether_the_key_facts_were_in_what_each_variant_read(en
     scores = {s.variant: s for s in evaluate(engine, rows, SHORT, variants=["tuned"])}
     assert [a.keys_shown for a in scores["tuned"].answers] == [1.0, 0.0]
     assert [a.keys_shown for a in scores["extractivo"].answers] == [1.0, 1.0]  # it reads whole passages
+    assert [a.keys_first for a in scores["tuned"].answers] == [1.0, 0.0]  # `seen` opens window [1]
     answer = engine.answer(prepared, "tuned", SHORT)
     assert shown_text(engine, QUESTION, answer).startswith(focus(answer.passages[0].text, QUESTION, width))
 
@@ -469,3 +470,18 @@ def test_decode_threads_come_from_the_environment():
         AppConfig.from_env({"COURSE_DECODE_THREADS": "dos"})
     config = AppConfig(decode_threads=2)
     assert AppConfig.from_env(config.to_env()) == config
+
+
+def test_first_passage_split_tells_reading_one_passage_from_choosing_one():
+    from assistant.evaluation import ScoredAnswer, VariantScore, first_passage_split
+
+    def scored(correct, shown, first):
+        return ScoredAnswer("q", "tuned", "a", "r", [["k"]], correct, correct, 0.0, 0.0, 1, True,
+                            keys_shown=shown, keys_first=first)
+
+    score = VariantScore("tuned", [scored(1.0, 1.0, 1.0), scored(1.0, 1.0, 1.0), scored(0.0, 1.0, 1.0),
+                                   scored(0.0, 1.0, 0.0), scored(1.0, 1.0, 0.0), scored(0.0, 0.0, 0.0),
+                                   scored(float("nan"), float("nan"), float("nan"))])
+    assert first_passage_split(score) == ("tuned: claves en [1]: 2 de 3 correctas; solo en otro pasaje: 1 de 2 "
+                                          "correctas; no visibles: 0 de 1 correctas")
+    assert first_passage_split(VariantScore("tuned", [scored(float("nan"), float("nan"), float("nan"))])) == ""
