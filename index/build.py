@@ -138,7 +138,7 @@ def _previous_state(out_dir: Path, config: IndexConfig) -> tuple[dict, Path | No
     if before != now:
         return manifest, None, f"embedder changed ({_describe(before)} -> {_describe(now)})"
     if manifest.get("content_key") != config.content_key():
-        return manifest, None, "chunker settings changed"
+        return manifest, None, "chunker settings or rules changed"
     return manifest, version, None
 
 

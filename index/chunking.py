@@ -63,6 +63,12 @@ class Section:
         return all(b.kind in ("heading", "title") for b in self.blocks)
 
 
+_UI_LABELS = {"copiar código", "copiar codigo", "copy code", "copiar", "copy"}
+"""Buttons a page copied as text leaves on their own line (a chat answer's code block: «python» / «Copiar
+código» / the code). Such a line is a break, not a title: the code stays under its question's heading (as a
+title, «Copiar código» named the chunk and took it out of its question) and the label leaves the text."""
+
+
 def _is_title_line(line: str) -> bool:
     """A lone short line that reads like a slide title (plain-text slide exports have no markup)."""
     s = line.strip()
@@ -127,7 +133,7 @@ def parse_blocks(text: str, detect_titles: bool) -> list[Block]:
             last_question = int(m.group(1)) if m else _continues_questions(line, last_question)
             blocks.append(Block("question", start, end, stripped))
             continue
-        elif _BREAK.match(line):
+        elif _BREAK.match(line) or stripped.lower() in _UI_LABELS:
             flush()
             blocks.append(Block("break", start, end, ""))
             continue

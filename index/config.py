@@ -42,6 +42,11 @@ def read_yaml_mapping(path: Path, error: type[Exception] = ConfigError) -> dict:
         raise error(f"config {path}: expected a mapping at the top level")
     return data
 
+CHUNK_RULES = 2
+"""Revision of `index.chunking`'s rules, part of `IndexConfig.content_key`: bump it when a rule changes the chunks
+a document gives, so that an existing index re-chunks (and re-embeds) once and says why. 2: a copy button's label
+(«Copiar código») is a break, not a slide title."""
+
 
 @dataclass
 class ChunkerConfig:
@@ -127,7 +132,7 @@ class IndexConfig:
 
     def content_key(self) -> str:
         """Hash of what decides chunk contents and vectors: a change forces re-embedding."""
-        key = {"embedder": self.embedder, "chunker": dataclasses.asdict(self.chunker)}
+        key = {"embedder": self.embedder, "chunker": dataclasses.asdict(self.chunker), "rules": CHUNK_RULES}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

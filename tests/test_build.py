@@ -70,7 +70,7 @@ def test_chunker_or_embedder_change_forces_a_full_rebuild(docs, tmp_path):
     build_index(docs, out, progress=False)
     smaller = IndexConfig(chunker=ChunkerConfig(max_chars=500, overlap_chars=50, min_chars=100))
     report = build_index(docs, out, smaller, progress=False)
-    assert report.full_rebuild_reason == "chunker settings changed" and report.embedded_files == 3
+    assert report.full_rebuild_reason == "chunker settings or rules changed" and report.embedded_files == 3
     from index.dense import resolve_embedder
 
     same_weights_other_name = IndexConfig(embedder=resolve_embedder("multilingual-e5-small"), chunker=smaller.chunker)
@@ -214,3 +214,14 @@ def test_the_uploads_folder_is_indexed_beside_the_course_as_subidos(docs, tmp_pa
     with pytest.raises(ValueError, match="subidos/apunte.md"):
         build_index(docs, out, progress=False, uploads_dir=uploads)
     assert "subidos/apunte.md" in sources(out), "a refused build keeps the last good index"
+
+
+def test_a_new_revision_of_the_chunking_rules_rechunks_an_existing_index(docs, tmp_path, monkeypatch):
+    import index.config
+
+    out = tmp_path / "idx"
+    build_index(docs, out, progress=False)
+    assert build_index(docs, out, progress=False).full_rebuild_reason is None
+    monkeypatch.setattr(index.config, "CHUNK_RULES", index.config.CHUNK_RULES + 1)
+    report = build_index(docs, out, progress=False)
+    assert report.full_rebuild_reason == "chunker settings or rules changed" and report.embedded_files == 3

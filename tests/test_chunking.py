@@ -106,3 +106,12 @@ def test_pages_are_kept_on_chunks():
                        locations=locations, location_kind="page")
     assert {c.page for c in chunks if "Destilación" in c.text} == {2}
     assert {c.page for c in chunks if c.text.startswith("Atención")} == {1}
+
+
+def test_a_copy_button_label_is_no_title_and_keeps_the_code_under_its_question():
+    text = ("Introducción\n\n" + "Texto de la clase sobre atención. " * 10 + "\n\n"
+            "5. ¿Cómo se ajusta un clasificador?\n\nSe parte de un modelo preentrenado.\n\npython\n\nCopiar código\n\n"
+            "from transformers import AutoModel\n\nmodelo = AutoModel.from_pretrained(ruta)")
+    chunks = chunks_of(text, ChunkerConfig(max_chars=400, overlap_chars=0, min_chars=0))
+    code = next(c for c in chunks if "AutoModel" in c.text)
+    assert code.heading_path[-1] == "5. ¿Cómo se ajusta un clasificador?"
