@@ -63,10 +63,8 @@ class Section:
         return all(b.kind in ("heading", "title") for b in self.blocks)
 
 
-_UI_LABELS = {"copiar código", "copiar codigo", "copy code", "copiar", "copy"}
-"""Buttons a page copied as text leaves on their own line (a chat answer's code block: «python» / «Copiar
-código» / the code). Such a line is a break, not a title: the code stays under its question's heading (as a
-title, «Copiar código» named the chunk and took it out of its question) and the label leaves the text."""
+_CODE_LANGUAGES = {"python", "rust", "bash", "shell", "sh", "console", "javascript", "typescript", "json", "java",
+                   "c", "cpp", "c++", "go", "sql", "html", "css", "yaml", "r", "text", "plaintext"}
 
 
 def _is_title_line(line: str) -> bool:
@@ -83,6 +81,18 @@ def _is_isolated(lines: list[str], i: int) -> bool:
     """Blank (or a slide break) before, blank after."""
     before = i == 0 or not lines[i - 1].strip() or _BREAK.match(lines[i - 1])
     return bool(before) and (i + 1 >= len(lines) or not lines[i + 1].strip())
+
+
+def _is_copy_button(lines: list[str], i: int) -> bool:
+    """A chat answer's code block copied as text comes as a lone language name («python», sometimes in its own
+    fence), then the copy button's label on a line of its own, then the code. That label is a break, not a slide
+    title: as a title it named the code's chunk (and its citation) instead of the question the code answers."""
+    if len(lines[i].strip()) > 24 or not _is_isolated(lines, i):
+        return False
+    j = i - 1
+    while j >= 0 and lines[j].strip() in ("", "```"):
+        j -= 1
+    return j >= 0 and lines[j].strip().lower() in _CODE_LANGUAGES
 
 
 def _continues_questions(line: str, last: int) -> int | None:
@@ -133,7 +143,7 @@ def parse_blocks(text: str, detect_titles: bool) -> list[Block]:
             last_question = int(m.group(1)) if m else _continues_questions(line, last_question)
             blocks.append(Block("question", start, end, stripped))
             continue
-        elif _BREAK.match(line) or stripped.lower() in _UI_LABELS:
+        elif _BREAK.match(line) or _is_copy_button(lines, i):
             flush()
             blocks.append(Block("break", start, end, ""))
             continue

@@ -44,8 +44,8 @@ def read_yaml_mapping(path: Path, error: type[Exception] = ConfigError) -> dict:
 
 CHUNK_RULES = 2
 """Revision of `index.chunking`'s rules, part of `IndexConfig.content_key`: bump it when a rule changes the chunks
-a document gives, so that an existing index re-chunks (and re-embeds) once and says why. 2: a copy button's label
-(«Copiar código») is a break, not a slide title."""
+a document gives, so that an existing index re-chunks (and re-embeds) once and says why. 2: a code block's copy
+button label, copied as text, is a break, not a slide title (`index.chunking._is_copy_button`)."""
 
 
 @dataclass

@@ -1,5 +1,10 @@
 """Structure-aware chunking: numbered questions, Obsidian headings, slides, pages, spans."""
 
+import re
+from pathlib import Path
+
+import pytest
+
 from index.chunking import chunk_document
 from index.config import ChunkerConfig
 from index.document import Document
@@ -110,8 +115,25 @@ def test_pages_are_kept_on_chunks():
 
 def test_a_copy_button_label_is_no_title_and_keeps_the_code_under_its_question():
     text = ("Introducción\n\n" + "Texto de la clase sobre atención. " * 10 + "\n\n"
-            "5. ¿Cómo se ajusta un clasificador?\n\nSe parte de un modelo preentrenado.\n\npython\n\nCopiar código\n\n"
-            "from transformers import AutoModel\n\nmodelo = AutoModel.from_pretrained(ruta)")
+            "5. ¿Cómo se ajusta un clasificador?\n\nSe parte de un modelo preentrenado.\n\npython\n\nCopy code\n\n"
+            "import torch\n\nmodelo = torch.load(ruta)")
     chunks = chunks_of(text, ChunkerConfig(max_chars=400, overlap_chars=0, min_chars=0))
-    code = next(c for c in chunks if "AutoModel" in c.text)
+    code = next(c for c in chunks if "torch.load" in c.text)
     assert code.heading_path[-1] == "5. ¿Cómo se ajusta un clasificador?"
+    assert "Copy code" not in code.text
+
+
+REVIEW_SHEET = Path(__file__).resolve().parents[2] / "shared" / "course-docs" / "preguntas-de-repaso.txt"
+
+
+@pytest.mark.skipif(not REVIEW_SHEET.is_file(), reason="the course documents are not here")
+def test_the_review_sheets_code_blocks_stay_under_their_questions():
+    from index.loaders import load_text
+
+    chunks = chunk_document(load_text(REVIEW_SHEET, REVIEW_SHEET.name), ChunkerConfig())
+    lines = REVIEW_SHEET.read_text(encoding="utf-8").split("\n")
+    labels = {lines[i + 2].strip() for i in range(len(lines) - 2)  # «python» / blank / the button's label
+              if lines[i].strip() in ("python", "rust") and not lines[i + 1].strip() and lines[i + 2].strip()}
+    assert labels  # the sheet holds chat answers' code blocks
+    assert not any(c.heading_path[-1] in labels for c in chunks)
+    assert all(re.match(r"\d+\. ", c.heading_path[-1]) for c in chunks if "import " in c.text)
