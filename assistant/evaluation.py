@@ -110,10 +110,6 @@ def shown_windows(engine: Engine, question: str, answer: Answer) -> list[str]:
     return [focus(p.text, question, width) for p in answer.passages]
 
 
-def shown_text(engine: Engine, question: str, answer: Answer) -> str:
-    return "\n".join(shown_windows(engine, question, answer))
-
-
 @dataclass
 class VariantScore:
     variant: str

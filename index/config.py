@@ -42,6 +42,7 @@ def read_yaml_mapping(path: Path, error: type[Exception] = ConfigError) -> dict:
         raise error(f"config {path}: expected a mapping at the top level")
     return data
 
+
 CHUNK_RULES = 2
 """Revision of `index.chunking`'s rules, part of `IndexConfig.content_key`: bump it when a rule changes the chunks
 a document gives, so that an existing index re-chunks (and re-embeds) once and says why. 2: a code block's copy

@@ -243,7 +243,7 @@ def test_the_extractive_answer_gets_most_course_dev_questions_right(course_index
 
 
 def test_evaluation_says_whether_the_key_facts_were_in_what_each_variant_read(engine):
-    from assistant.evaluation import evaluate, shown_text
+    from assistant.evaluation import evaluate, shown_windows
     from training.metrics import key_scores
     from training.prompts import focus
 
@@ -260,7 +260,7 @@ def test_evaluation_says_whether_the_key_facts_were_in_what_each_variant_read(en
     assert [a.keys_shown for a in scores["extractivo"].answers] == [1.0, 1.0]  # it reads whole passages
     assert [a.keys_first for a in scores["tuned"].answers] == [1.0, 0.0]  # `seen` opens window [1]
     answer = engine.answer(prepared, "tuned", SHORT)
-    assert shown_text(engine, QUESTION, answer).startswith(focus(answer.passages[0].text, QUESTION, width))
+    assert "\n".join(shown_windows(engine, QUESTION, answer)).startswith(focus(answer.passages[0].text, QUESTION, width))
 
 
 def test_the_chat_opens_on_the_variant_the_report_measured_best(tiny_models, course_index, tmp_path):
