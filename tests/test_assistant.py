@@ -365,7 +365,8 @@ def test_extractive_answer_skips_a_list_number_standing_alone():
     """Slides number their items on a line of their own; «- 3.» is no sentence, so a short chosen sentence
     brings the item after it, not its number."""
     text = ("Pasos de la atención: - 1. Se mide la similitud entre Q y K. - 2. "
-            "Softmax: se normalizan los pesos para obtener probabilidades. - 3. Se combina V con esos pesos.")
+            "Softmax: se normalizan los pesos para obtener probabilidades. - 3. Se combina V con esos pesos, "
+            + "y así sucesivamente " * 12 + "hasta el final.")  # longer than LIST_WORDS: not answered whole
     answer = extractive_answer("¿Cómo se mide la similitud entre Q y K en la atención?", [passage(1, text)])
     assert "Se mide la similitud entre Q y K. Softmax: se normalizan los pesos" in answer.text
     assert "- 2." not in answer.text and "- 3." not in answer.text
@@ -374,10 +375,25 @@ def test_extractive_answer_skips_a_list_number_standing_alone():
 def test_extractive_answer_brings_the_item_a_following_label_names():
     """A short sentence brings the next one; when that is a list's label, the label alone would dangle."""
     text = ("Formas de reducir las alucinaciones: - 1. Ajustar el modelo con datos de la tarea. - 2. RAG: "
-            "- Recuperar documentos y responder a partir de ellos. - 3. Filtrado: usar un modelo de recompensa.")
+            "- Recuperar documentos y responder a partir de ellos. - 3. Filtrado: usar un modelo de recompensa "
+            + "entrenado con preferencias " * 12 + "humanas.")  # longer than LIST_WORDS: not answered whole
     answer = extractive_answer("¿Cómo se ajusta el modelo con datos de la tarea?", [passage(1, text)])
     assert "Ajustar el modelo con datos de la tarea. RAG: - Recuperar documentos y responder" in answer.text
     assert "Filtrado" not in answer.text
+
+
+def test_extractive_answer_gives_a_short_numbered_list_whole():
+    """A review answer that is a list: the sentence most like the question is one item, the others answer the rest."""
+    text = ("7. ¿Cómo se evalúa un modelo de lenguaje?\n\n- 1. Perplejidad:\n - Mide lo bien que el modelo predice "
+            "el texto de prueba.\n- 2. BLEU:\n - Compara una traducción con traducciones de referencia.\n- 3. ROUGE:\n"
+            " - Compara un resumen con resúmenes de referencia.\n\nOtra nota sobre un tema distinto del curso.")
+    answer = extractive_answer("¿Con qué métricas se evalúa una traducción o un resumen?", [passage(1, text)])
+    assert answer.text == ("1. Perplejidad: Mide lo bien que el modelo predice el texto de prueba. 2. BLEU: Compara una "
+                           "traducción con traducciones de referencia. 3. ROUGE: Compara un resumen con resúmenes de "
+                           "referencia. [1]")  # numbered again, bullets gone, said once, the note after it left out
+    long = text.replace("Compara un resumen", "Compara un resumen " + "muy " * 40)
+    assert "1. Perplejidad" not in extractive_answer("¿Con qué métricas se evalúa una traducción o un resumen?",
+                                                     [passage(1, long)]).text  # past LIST_WORDS: the items alone
 
 
 def test_extractive_answer_brings_the_sentence_a_demonstrative_points_back_to():
