@@ -196,15 +196,20 @@ def numbered_list(units: Sequence[str], at: int) -> tuple[int, int] | None:
 
 
 def _whole_lists(chosen: Sequence[_Candidate]) -> dict[tuple[int, tuple[int, int]], str]:
-    """(rank, span) -> the list as one line («Tipos de Positional Embeddings: 1. Fijos (senos y cosenos): … 2.
-    Aprendibles: …»; bullets gone, numbers kept), for each numbered list (`numbered_list`) of at most LIST_WORDS
-    words that a chosen sentence is an item of. A review answer or a slide often answers with a short list
+    """(rank, span) -> the list, one item a line («Tipos de Positional Embeddings:», «1. Fijos (senos y cosenos):
+    …», «2. Aprendibles: …»; bullets gone, numbers kept), for each numbered list (`numbered_list`) of at most
+    LIST_WORDS words that a chosen sentence is an item of. A review answer or a slide often answers with a short list
     («¿Qué métricas…?»: perplexity, BLEU, ROUGE, one item each) whose sentence most like the question is a
     single item: the answer is the list."""
     out = {}
     for c in chosen:
         if span := numbered_list(c.units, c.at):
-            text = " ".join(_BULLET.sub("", u) for u in c.units[span[0]:span[1]])
+            lines: list[list[str]] = [[]]
+            for u in c.units[span[0]:span[1]]:
+                if (mark := _NUMBER_MARK.fullmatch(u)) and lines[-1]:
+                    lines.append([])
+                lines[-1].append(f"{mark.group(1)}." if mark else _BULLET.sub("", u))
+            text = "\n".join(" ".join(line) for line in lines)  # one item a line: Markdown shows a list
             if len(text.split()) <= LIST_WORDS:
                 out[(c.rank, span)] = text
     return out
@@ -293,7 +298,7 @@ def extractive_answer(question: str, passages: Sequence[Passage], notices: list[
             if in_list := next((k for k in lists if k[0] == c.rank and k[1][0] <= c.at < k[1][1]), None):
                 if in_list not in said:  # the other chosen sentence is in the list too (or is its label): once
                     said.add(in_list)
-                    pieces.append(f"{lists[in_list]} [{c.number}]")
+                    pieces.append(f"\n\n{lists[in_list]} [{c.number}]\n\n")
                 continue
             sentence = c.parts[c.position]
             before = c.parts[c.position - 1] if c.position > 0 else ""
@@ -303,7 +308,7 @@ def extractive_answer(question: str, passages: Sequence[Passage], notices: list[
             elif len(sentence.split()) < SHORT_WORDS or sentence.endswith(":"):
                 sentence = " ".join([sentence, *_followers(c, taken)])
             pieces.append(f"{sentence} [{c.number}]")
-        text = " ".join(pieces)
+        text = re.sub(r" ?\n\n ?", "\n\n", " ".join(pieces)).strip()
     answer = assemble_answer(EXTRACTIVE, text, passages, cot=False, notices=notices)
     answer.extractive = True
     return answer

@@ -388,9 +388,14 @@ def test_extractive_answer_gives_a_short_numbered_list_whole():
             "el texto de prueba.\n- 2. BLEU:\n - Compara una traducción con traducciones de referencia.\n- 3. ROUGE:\n"
             " - Compara un resumen con resúmenes de referencia.\n\nOtra nota sobre un tema distinto del curso.")
     answer = extractive_answer("¿Con qué métricas se evalúa una traducción o un resumen?", [passage(1, text)])
-    assert answer.text == ("1. Perplejidad: Mide lo bien que el modelo predice el texto de prueba. 2. BLEU: Compara una "
-                           "traducción con traducciones de referencia. 3. ROUGE: Compara un resumen con resúmenes de "
-                           "referencia. [1]")  # numbered again, bullets gone, said once, the note after it left out
+    assert answer.text == ("1. Perplejidad: Mide lo bien que el modelo predice el texto de prueba.\n2. BLEU: Compara una "
+                           "traducción con traducciones de referencia.\n3. ROUGE: Compara un resumen con resúmenes de "
+                           "referencia. [1]")  # one item a line, bullets gone, said once, the note after it left out
+    labelled = extractive_answer("¿Qué abarca la BLEU además de traducir?", [
+        passage(1, "Intro de otra cosa. Dos métricas: - 1. BLEU: para traducir. - 2. ROUGE: para resumir."),
+        passage(2, "La BLEU abarca precisión de n-gramas con una penalización por brevedad.")])
+    assert labelled.text == ("Dos métricas:\n1. BLEU: para traducir.\n2. ROUGE: para resumir. [1]\n\n"  # label first
+                             "La BLEU abarca precisión de n-gramas con una penalización por brevedad. [2]")  # a paragraph
     long = text.replace("Compara un resumen", "Compara un resumen " + "muy " * 40)
     assert "1. Perplejidad" not in extractive_answer("¿Con qué métricas se evalúa una traducción o un resumen?",
                                                      [passage(1, long)]).text  # past LIST_WORDS: the items alone
