@@ -175,15 +175,19 @@ def numbered_list(units: Sequence[str], at: int) -> tuple[int, int] | None:
     an item of (its label first when that ends in «:»), when it has at least two items numbered 1, 2, …; else
     None. The last item is as long as the longest other one: the list's end is not marked in the passage's
     flattened text."""
-    marks = [i for i, u in enumerate(units) if _NUMBER_MARK.fullmatch(u)]
     runs: list[list[int]] = []
-    for i in marks:
-        number = int(_NUMBER_MARK.fullmatch(units[i]).group(1))
-        if runs and number == int(_NUMBER_MARK.fullmatch(units[runs[-1][-1]]).group(1)) + 1 \
-                and i - runs[-1][-1] <= 4:  # an item: its number, its label, a sentence or two
+    last = 0  # the number of the last item of the last run
+    for i, u in enumerate(units):
+        if not (mark := _NUMBER_MARK.fullmatch(u)):
+            continue
+        number = int(mark.group(1))
+        if runs and number == last + 1 and i - runs[-1][-1] <= 4:  # an item: its number, label, a sentence or two
             runs[-1].append(i)
         elif number == 1:
             runs.append([i])
+        else:
+            continue
+        last = number
     for run in runs:
         if len(run) < 2:
             continue
@@ -293,12 +297,13 @@ def extractive_answer(question: str, passages: Sequence[Passage], notices: list[
             chosen.sort(key=lambda c: c.position)
         taken = {(c.rank, c.position) for c in chosen}
         lists = _whole_lists(chosen)
-        pieces, said = [], set()
+        pieces: list[tuple[str, bool]] = []  # (text, whether it is a list)
+        said = set()
         for c in chosen:
             if in_list := next((k for k in lists if k[0] == c.rank and k[1][0] <= c.at < k[1][1]), None):
                 if in_list not in said:  # the other chosen sentence is in the list too (or is its label): once
                     said.add(in_list)
-                    pieces.append(f"\n\n{lists[in_list]} [{c.number}]\n\n")
+                    pieces.append((f"{lists[in_list]} [{c.number}]", True))
                 continue
             sentence = c.parts[c.position]
             before = c.parts[c.position - 1] if c.position > 0 else ""
@@ -307,8 +312,10 @@ def extractive_answer(question: str, passages: Sequence[Passage], notices: list[
                 sentence = f"{before} {sentence}"
             elif len(sentence.split()) < SHORT_WORDS or sentence.endswith(":"):
                 sentence = " ".join([sentence, *_followers(c, taken)])
-            pieces.append(f"{sentence} [{c.number}]")
-        text = re.sub(r" ?\n\n ?", "\n\n", " ".join(pieces)).strip()
+            pieces.append((f"{sentence} [{c.number}]", False))
+        text = pieces[0][0]
+        for (_, after_list), (piece, is_list) in zip(pieces, pieces[1:], strict=False):
+            text += ("\n\n" if after_list or is_list else " ") + piece  # a list stands apart as its own paragraph
     answer = assemble_answer(EXTRACTIVE, text, passages, cot=False, notices=notices)
     answer.extractive = True
     return answer
