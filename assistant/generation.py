@@ -106,7 +106,8 @@ class LateStop(StoppingCriteria):
 
 class MinSentences(LogitsProcessor):
     """Holds the end of the turn back until the answer (the text after `prompt_len`) has `n` sentence ends
-    (the setting `min_sentences`); with `allowed` (a boolean mask over the vocabulary) only those tokens, and
+    (the setting `min_sentences`), and while it ends on a list's number («… usando el modelo. 2.»: the
+    student ended 18 of its 76 course-documents answers on one, announcing an item it never wrote); with `allowed` (a boolean mask over the vocabulary) only those tokens, and
     the prompt's, may be written at all. `start_ids` (the chat template's turn start) are never written: held
     back from ending its turn, a chat model would otherwise open a new one, gluing its role name to the last
     sentence («…entrenamiento.model Según [2]: …») so that the sentence no longer counts. Where the model
@@ -145,7 +146,7 @@ class MinSentences(LogitsProcessor):
             scores[:, self.start_ids] = -float("inf")
         for row, ids in enumerate(input_ids[:, self.prompt_len:].tolist()):
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            if sentence_ends(text) < self.n:
+            if sentence_ends(text) < self.n or ends_on_list_number(text):
                 wants_end = int(scores[row].argmax()) in self.end_ids
                 scores[row, self.end_ids] = -float("inf")
                 after_break = bool(ids) and ids[-1] in self.break_ids
@@ -264,6 +265,11 @@ def sentence_end_points(text: str) -> list[int]:
     models stop «Frases mínimas» short on slide text («…usando el modelo. - 2.»), as the extractive answer's units
     leave such numbers out too (`assistant.answer.answer_units`)."""
     return [m.end() for m in SENTENCE_END.finditer(text) if not _ENUMERATOR_END.search(text[:m.end()])]
+
+
+def ends_on_list_number(text: str) -> bool:
+    """Whether `text` stops right after a list's number («… 2.», «- 3)»): an item announced, not written."""
+    return bool(_ENUMERATOR_END.search(text.rstrip()))
 
 
 def sentence_ends(text: str) -> int:

@@ -9,6 +9,7 @@ from assistant.generation import (
     LateStop,
     MinSentences,
     StopFilter,
+    ends_on_list_number,
     late_stop_at,
     repeat_start,
     sentence_ends,
@@ -135,6 +136,24 @@ def test_a_list_number_ends_no_sentence():
     assert listed[0, 0] == -float("inf"), "one sentence and a list number: the end is still held back"
     two = hold(torch.tensor([[1, 2, 3, 4, 5, 6, 7]]), torch.zeros(1, 8))  # «Es así. - 2. más.»
     assert two[0, 0] == 0
+
+
+def test_an_answer_never_ends_on_a_list_number_it_announced():
+    """The student ended 18 of its 76 course-documents answers right after a list's number («… modelo. 2.»),
+    with its sentences already written: the end stays held back until the item follows."""
+    import torch
+
+    assert ends_on_list_number("Es así. Y más. 2.") and ends_on_list_number("Es así. - 3) ")
+    assert not ends_on_list_number("Se publicó en 2017.") and not ends_on_list_number("Es así. 2. Y más.")
+
+    class _Listed(_Words):
+        words = ["<end>", "Según", "[1]:", "Es", "así.", "Y", "más.", "2."]
+
+    hold = MinSentences(_Listed(), 2, prompt_len=2, end_ids=[0])
+    numbered = hold(torch.tensor([[1, 2, 3, 4, 5, 6, 7]]), torch.zeros(1, 8))  # «Es así. Y más. 2.»
+    assert numbered[0, 0] == -float("inf"), "two sentences, then a list number: the end is held back"
+    item = hold(torch.tensor([[1, 2, 3, 4, 5, 6, 7, 3, 4]]), torch.zeros(1, 8))  # «… 2. Es así.»
+    assert item[0, 0] == 0
 
 
 def test_min_sentences_writes_only_the_documents_and_prompt_tokens():
