@@ -133,8 +133,9 @@ def decoding_controls() -> DecodingSettings:
                                          help="Termina la respuesta cuando el modelo repite tantos tokens seguidos "
                                               "que ya había escrito (no cuenta citar los pasajes).")
     values["min_sentences"] = st.slider("Frases mínimas (0 = libre)", 0, 4, d.min_sentences, key="min_sentences",
-                                        help="El modelo no puede terminar antes de escribir tantas frases; mientras "
-                                             "tanto solo usa palabras de los documentos del curso y de su prompt.")
+                                        help="El modelo no puede terminar antes de escribir tantas frases, ni justo "
+                                             "después del número de un punto de una lista; mientras tanto solo usa "
+                                             "palabras de los documentos del curso y de su prompt.")
     values["max_new_tokens"] = st.slider("Máx. tokens nuevos", 8, 512, d.max_new_tokens, 8, key="max_new_tokens")
     try:
         return DecodingSettings(strategy=strategy, **values)
