@@ -107,13 +107,14 @@ class LateStop(StoppingCriteria):
 class MinSentences(LogitsProcessor):
     """Holds the end of the turn back until the answer (the text after `prompt_len`) has `n` sentence ends
     (the setting `min_sentences`), and while it ends on a list's number («… usando el modelo. 2.»: the
-    student ended 18 of its 76 course-documents answers on one, announcing an item it never wrote); with `allowed` (a boolean mask over the vocabulary) only those tokens, and
-    the prompt's, may be written at all. `start_ids` (the chat template's turn start) are never written: held
-    back from ending its turn, a chat model would otherwise open a new one, gluing its role name to the last
-    sentence («…entrenamiento.model Según [2]: …») so that the sentence no longer counts. Where the model
-    would end its turn and may not, it goes on with a word of its prompt (the passages' next sentence) or on
-    a new line (`break_ids`, the line break, once in a row), where it writes its next «Según [n]: …»; left
-    to choose, it glues a stray piece to the sentence («…entrenamiento.atically», «… capital: notas/…»)."""
+    student ended 18 of its 76 course-documents answers on one, announcing an item it never wrote); with
+    `allowed` (a boolean mask over the vocabulary) only those tokens, and the prompt's, may be written at
+    all. `start_ids` (the chat template's turn start) are never written: held back from ending its turn, a
+    chat model would otherwise open a new one, gluing its role name to the last sentence
+    («…entrenamiento.model Según [2]: …») so that the sentence no longer counts. Where the model would end
+    its turn and may not, it goes on with a word of its prompt (the passages' next sentence) or on a new
+    line (`break_ids`, the line break, once in a row), where it writes its next «Según [n]: …»; left to
+    choose, it glues a stray piece to the sentence («…entrenamiento.atically», «… capital: notas/…»)."""
 
     def __init__(self, tokenizer, n: int, prompt_len: int, end_ids: list[int],
                  allowed: torch.Tensor | None = None, prompt_ids: list[int] = (),
