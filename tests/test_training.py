@@ -547,6 +547,26 @@ def test_student_starts_from_evenly_spaced_teacher_layers(tuned_dir):
     torch.testing.assert_close(student.model.embed_tokens.weight, teacher.model.embed_tokens.weight)
 
 
+def test_a_student_published_without_kd_is_its_teachers_layers_unchanged(tuned_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    for part in ("tuned", "data"):
+        (tmp_path / part).symlink_to(tuned_dir / part)
+    distill.run(tiny(**{"distill.kd": "false"}), tmp_path)
+    teacher = AutoModelForCausalLM.from_pretrained(tuned_dir / "tuned")
+    student = AutoModelForCausalLM.from_pretrained(tmp_path / "distilled")
+    mapping = kd.layer_map(teacher.config.num_hidden_layers, 1)
+    for name, weight in student.model.layers[0].state_dict().items():
+        torch.testing.assert_close(weight, teacher.model.layers[mapping[0]].state_dict()[name])
+    records = [json.loads(line) for line in (tmp_path / "distilled" / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 1 and records[0]["step"] == 0 and records[0]["eval_ppl"] > 1
+    card = json.loads((tmp_path / "distilled" / "card.json").read_text())
+    assert card["summary"]["steps"] == 0 and card["summary"]["kd_loss"] == "none (kd=false)"
+    assert not (tmp_path / ".work" / "distill" / "checkpoint.pt").exists()
+    with pytest.raises(ConfigError, match="sequence_kd=true needs kd=true"):
+        tiny(**{"distill.kd": "false", "distill.sequence_kd": "true"})
+
+
 def test_stage_needing_an_earlier_one_names_the_command(tmp_path):
     from training.artifacts import MissingArtifact
 

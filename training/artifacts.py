@@ -71,6 +71,9 @@ def describe(variant: str, cfg=None) -> str:
         return f"{name} con preentrenamiento continuo sobre el corpus del curso (sin ajuste de instrucciones)."
     distill = getattr(cfg, "distill", None)
     if variant == "distilled" and getattr(distill, "vocab_top", 0):
+        if not getattr(distill, "kd", True):
+            return (f"Estudiante recortado del modelo ajustado: {distill.num_layers} de sus capas y un vocabulario "
+                    "reducido a los tokens que usa el curso, sin pasos de destilación (con ellos respondía peor).")
         return (f"Estudiante destilado del modelo ajustado: {distill.num_layers} capas y un vocabulario reducido "
                 "a los tokens que usa el curso.")
     return VARIANT_DESCRIPTIONS.get(variant, variant)

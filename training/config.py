@@ -266,9 +266,16 @@ class DistillConfig:
     cot_share: float = 1.0
     """Share of the instruction data's chain-of-thought examples the student trains on (the first ones, in
     the data's order); 1 keeps them all, 0 trains it on plain answers only."""
+    kd: bool = True
+    """Train the student (`optim.steps` KD steps). False publishes it as cut from the teacher: the kept
+    layers and vocabulary rows, unchanged, scored on the held-out answers. A student that drops only a layer
+    the teacher barely uses answers like the teacher untrained, and KD steps can move it away (the shipped
+    cpu-gemma3 student, docs/experiments.md, stop 41)."""
 
     def validate(self, prefix: str = "") -> None:
         check(self.num_layers >= 1, f"{prefix}num_layers={self.num_layers}: must be >= 1")
+        check(self.kd or not self.sequence_kd,
+              f"{prefix}sequence_kd=true needs kd=true: the teacher's answers are KD training data")
         check(0 <= self.alpha <= 1, f"{prefix}alpha={self.alpha}: must be in [0, 1]")
         check(self.temperature > 0, f"{prefix}temperature={self.temperature}: must be > 0")
         check(self.layer_selection in ("spread", "block"),

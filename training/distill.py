@@ -16,6 +16,7 @@ trains on the teacher's own greedy answers (sequence-level KD, Kim & Rush, 2016)
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import resource
@@ -60,7 +61,7 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     train_ex = load_examples(out / "data" / "train.jsonl")
     held_ex = load_examples(out / "data" / "held_out.jsonl")
     train_ex = fewer_cot(train_ex, dc.cot_share)
-    if dc.sequence_kd:
+    if dc.sequence_kd:  # validated: only with kd
         train_ex = train_ex + teacher_answers(teacher, tokenizer, train_ex, rt.device, show_progress=rt.is_main)
     keep = None
     student_tok = tokenizer
@@ -96,6 +97,46 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
         loss = answer_loss(m, held_rows, pad, rt.device)
         return {"eval_loss": round(loss, 5), "eval_ppl": round(math.exp(min(loss, 50)), 3)}
 
+    eval_fn = evaluate if held_rows else None
+    rows = with_teacher_logits(teacher, tokenizer, train_rows, keep, cfg, rt) if dc.kd else None
+    del teacher
+    if dc.kd:
+        state = loop.train(student, rows, lambda rows: collate_with_teacher(rows, pad), loss_fn, dc.optim, rt, wd,
+                           resume=resume, eval_fn=eval_fn, desc="distill")
+    else:
+        state = untrained(student, eval_fn, wd, rt.is_main)
+    if not rt.is_main:
+        return out / "distilled"
+    final = state.history[-1] if state.history else {}
+    student = student.cpu()
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    log.info("distill: peak memory %.1f GB (process RSS)", peak_gb)
+    summary = {"peak_rss_gb": round(peak_gb, 1), "teacher": "tuned",
+               "student_layers": f"{dc.num_layers} ({mapping})",
+               "vocabulary": f"{student.config.vocab_size:,} of {len(tokenizer):,} tokens",
+               "kd_loss": f"(1-{dc.alpha})·CE + {dc.alpha}·T²·KL, T={dc.temperature}" if dc.kd else "none (kd=false)",
+               "sequence_kd": dc.sequence_kd, "heldout_answer_ppl": final.get("eval_ppl"),
+               "steps": state.step}
+
+    target = publish(out / "distilled", lambda tmp: write_variant(
+        tmp, "distilled", student, student_tok, wd, "distill", "chat", cfg, summary))
+    log.info("distill: done, held-out answer perplexity %s -> %s", final.get("eval_ppl"), target)
+    return target
+
+
+def untrained(student, eval_fn, wd: Path, is_main: bool) -> loop.LoopState:
+    """`distill.kd=false`: no step; the student's held-out answer loss is its only metric."""
+    record = {"step": 0, **(eval_fn(student.eval()) if eval_fn else {})}
+    if is_main:
+        log.info("distill: kd=false, the student is published as cut from the teacher (no training step)")
+        (wd / "metrics.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    return loop.LoopState(step=0, history=[record])
+
+
+def with_teacher_logits(teacher, tokenizer, train_rows: list[tuple[dict, dict]], keep: list[int] | None,
+                        cfg: PipelineConfig, rt) -> list[dict]:
+    """The student's rows, those the KD steps will read carrying the teacher's (top-k) answer logits."""
+    dc = cfg.distill
     # Only the rows the batch plan will read get the teacher's logits (60 steps x 4 read 240 of SmolLM2's 666).
     plan = BatchPlan(len(train_rows), dc.optim.batch_size, dc.optim.grad_accum, rt.world, dc.optim.seed)
     used = sorted(plan.used(dc.optim.steps))
@@ -106,26 +147,7 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     rows = [s for _, s in train_rows]
     for i, t in zip(used, soft, strict=True):
         rows[i] = {**rows[i], "teacher": t}
-    del teacher
-    state = loop.train(student, rows, lambda rows: collate_with_teacher(rows, pad), loss_fn, dc.optim, rt, wd,
-                       resume=resume, eval_fn=evaluate if held_rows else None, desc="distill")
-    if not rt.is_main:
-        return out / "distilled"
-    final = state.history[-1] if state.history else {}
-    student = student.cpu()
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
-    log.info("distill: peak memory %.1f GB (process RSS)", peak_gb)
-    summary = {"peak_rss_gb": round(peak_gb, 1), "teacher": "tuned",
-               "student_layers": f"{dc.num_layers} ({mapping})",
-               "vocabulary": f"{student.config.vocab_size:,} of {len(tokenizer):,} tokens",
-               "kd_loss": f"(1-{dc.alpha})·CE + {dc.alpha}·T²·KL, T={dc.temperature}",
-               "sequence_kd": dc.sequence_kd, "heldout_answer_ppl": final.get("eval_ppl"),
-               "steps": state.step}
-
-    target = publish(out / "distilled", lambda tmp: write_variant(
-        tmp, "distilled", student, student_tok, wd, "distill", "chat", cfg, summary))
-    log.info("distill: done, held-out answer perplexity %s -> %s", final.get("eval_ppl"), target)
-    return target
+    return rows
 
 
 def example_texts(examples: list[dict], tokenizer) -> list[str]:
