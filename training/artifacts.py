@@ -73,7 +73,7 @@ def describe(variant: str, cfg=None) -> str:
     if variant == "distilled" and getattr(distill, "vocab_top", 0):
         if not getattr(distill, "kd", True):
             return (f"Estudiante recortado del modelo ajustado: {distill.num_layers} de sus capas y un vocabulario "
-                    "reducido a los tokens que usa el curso, sin pasos de destilación (con ellos respondía peor).")
+                    "reducido a los tokens que usa el curso, sin pasos de destilación.")
         return (f"Estudiante destilado del modelo ajustado: {distill.num_layers} capas y un vocabulario reducido "
                 "a los tokens que usa el curso.")
     return VARIANT_DESCRIPTIONS.get(variant, variant)
