@@ -16,7 +16,6 @@ trains on the teacher's own greedy answers (sequence-level KD, Kim & Rush, 2016)
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import resource
@@ -28,6 +27,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from . import loop
 from .artifacts import publish, require, work_dir, write_variant
 from .batching import BatchPlan
+from .checkpoint import MetricsLog
 from .cli import cli, stage_parser
 from .config import PipelineConfig, load_config, save_resolved
 from .corpus import load_corpus
@@ -129,7 +129,7 @@ def untrained(student, eval_fn, wd: Path, is_main: bool) -> loop.LoopState:
     record = {"step": 0, **(eval_fn(student.eval()) if eval_fn else {})}
     if is_main:
         log.info("distill: kd=false, the student is published as cut from the teacher (no training step)")
-        (wd / "metrics.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    MetricsLog(wd / "metrics.jsonl", None, is_main).write(record)
     return loop.LoopState(step=0, history=[record])
 
 
