@@ -51,10 +51,17 @@ def tuned_dir(tmp_path_factory, course_index_dir):
 # --- configuration ---------------------------------------------------------------------------------
 
 def test_shipped_profiles_load():
-    for profile in ("cpu-demo", "gpu", "tiny"):
+    for profile in ("cpu-demo", "gpu-scratch", "tiny"):  # from scratch: the student is shallower than the model
         cfg = load_config(profile=profile)
-        assert cfg.profile == profile
+        assert cfg.profile == profile and not cfg.pretrain.init_from
         assert cfg.distill.num_layers < cfg.pretrain.model.num_layers
+    # The assistant's lineage, on the CPU and at GPU scale: a shipped checkpoint, whose context (not
+    # pretrain.model's) bounds the block size; the student's depth is checked against the loaded teacher.
+    cpu, gpu = load_config(profile="cpu-gemma3"), load_config(profile="gpu")
+    assert cpu.pretrain.init_from == gpu.pretrain.init_from == "gemma3"
+    assert gpu.pretrain.block_size > gpu.pretrain.model.max_position
+    assert gpu.runtime.device == "cuda" and gpu.runtime.dtype == "bfloat16"
+    assert load_config(profile="cpu-smollm2").pretrain.init_from == "smollm2"
 
 
 @pytest.mark.parametrize("override, message", [

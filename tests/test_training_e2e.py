@@ -169,6 +169,11 @@ def test_pipeline_from_a_pretrained_checkpoint_skips_the_tokenizer(tmp_path, cou
     first = tmp_path / "first"
     run_module("training.tokenizer", "--profile", "tiny", "--out", str(first))
     run_module("training.pretrain", "--profile", "tiny", "--out", str(first))
+    # the checkpoint's context, not the profile's model section, bounds the blocks (the gpu profile's 1,024)
+    too_long = run_module("training.pretrain", "--profile", "tiny", "--out", str(tmp_path / "long"),
+                          f"pretrain.init_from={first / 'base'}", "pretrain.block_size=1024", check=False)
+    assert too_long.returncode != 0
+    assert "pretrain.block_size=1024 exceeds the context of" in too_long.stderr and "(640 positions)" in too_long.stderr
     out = tmp_path / "models"
     result = run_module("training.pipeline", "--profile", "tiny", "--out", str(out),
                         f"pretrain.init_from={first / 'base'}", f"evaluate.index={course_index_dir}",

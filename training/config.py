@@ -175,7 +175,8 @@ class PretrainConfig:
     def validate(self, prefix: str = "") -> None:
         check(self.block_size >= 8, f"{prefix}block_size={self.block_size}: must be >= 8")
         check(0 <= self.copy_share < 1, f"{prefix}copy_share={self.copy_share}: must be in [0, 1)")
-        check(self.block_size <= self.model.max_position,
+        # With init_from the context length is the checkpoint's, checked when pretraining loads it.
+        check(bool(self.init_from) or self.block_size <= self.model.max_position,
                f"{prefix}block_size={self.block_size} exceeds {prefix}model.max_position={self.model.max_position}")
 
 

@@ -6,7 +6,7 @@ A held-out slice of every document gives the perplexity logged at each evaluatio
 
     python -m training.pretrain [--profile cpu-demo | --config FILE] [--out DIR] [--resume]
                                 [--init-from DIR_OR_GGUF] [key=value ...]
-    torchrun --nproc_per_node=2 -m training.pretrain --profile gpu      # DDP
+    torchrun --nproc_per_node=2 -m training.pretrain --profile gpu      # DDP (or gpu-scratch)
 """
 
 from __future__ import annotations
@@ -112,6 +112,10 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False, init_from: str | N
     rt = setup_runtime(cfg.runtime)
     if init_from:
         model, tokenizer = load_init(init_from)
+        context = getattr(model.config, "max_position_embeddings", None)
+        if context and cfg.pretrain.block_size > context:
+            raise ValueError(f"pretrain.block_size={cfg.pretrain.block_size} exceeds the context of {init_from} "
+                             f"({context} positions)")
     else:
         tokenizer = AutoTokenizer.from_pretrained(require(out / "tokenizer", "python -m training.tokenizer"))
         model = new_model(cfg, tokenizer)
