@@ -668,6 +668,35 @@ def test_a_block_student_keeps_the_first_layers_and_the_last():
     assert kd.layer_map(6, 2, "block") == [0, 5] == kd.layer_map(6, 2)
 
 
+def test_a_loss_ranked_student_drops_the_layer_the_answers_need_least():
+    """layer_selection='loss': a layer that adds nothing to the residual stream ranks first, the student
+    leaves it out and answers exactly as its teacher; a layer that does work is kept."""
+    torch.manual_seed(0)
+    cfg = tiny().pretrain.model.to_hf(512)
+    cfg.num_hidden_layers = 4
+    teacher = LlamaForCausalLM(cfg).eval()
+    idle = teacher.model.layers[2]
+    torch.nn.init.zeros_(idle.self_attn.o_proj.weight)
+    torch.nn.init.zeros_(idle.mlp.down_proj.weight)  # residual in = residual out: a no-op layer
+    gen = torch.Generator().manual_seed(1)
+    rows = []
+    for n in (12, 16, 9):
+        ids = torch.randint(3, 512, (n,), generator=gen)
+        rows.append({"input_ids": ids, "labels": torch.cat([torch.full((n - 4,), -100), ids[-4:]])})
+    ranked = kd.rank_layers(teacher, rows, pad_id=0, device=torch.device("cpu"))
+    assert [layer for layer, _ in ranked][0] == 2 and len(ranked) == 4
+    assert ranked[0][1] < ranked[1][1]
+    ranking = [layer for layer, _ in ranked]
+    assert kd.layer_map(4, 3, "loss", ranking) == [0, 1, 3]
+    assert kd.layer_map(4, 2, "loss", ranking) == sorted({0, 1, 3} - {ranking[1]})
+    student = kd.make_student(teacher, 3, "loss", ranking).eval()
+    x = rows[0]["input_ids"][None]
+    with torch.no_grad():
+        assert torch.allclose(student(input_ids=x).logits, teacher(input_ids=x).logits, atol=1e-5)
+    with pytest.raises(ValueError, match="needs a ranking of every teacher layer"):
+        kd.layer_map(4, 3, "loss", [2, 0])
+
+
 def test_resume_refuses_a_checkpoint_that_does_not_fit_the_model(tmp_path):
     """strict=False alone would start from fresh weights without a word when a key is missing."""
     model = LlamaForCausalLM(tiny().pretrain.model.to_hf(512))

@@ -247,8 +247,11 @@ class DistillConfig:
     num_layers: int = 2
     """Student depth; its layers start as copies of teacher layers chosen by `layer_selection`."""
     layer_selection: str = "spread"
-    """'spread' (evenly spaced, first and last kept) or 'block' (the first num_layers - 1 and the last: one
-    contiguous block of deep layers dropped)."""
+    """'spread' (evenly spaced, first and last kept), 'block' (the first num_layers - 1 and the last: one
+    contiguous block of deep layers dropped) or 'loss' (drop the layers whose removal alone raises the held-out
+    answer loss least: `training.kd.rank_layers`, one teacher forward pass per layer over `rank_examples`)."""
+    rank_examples: int = 16
+    """Held-out examples `layer_selection: loss` scores each one-layer cut on."""
     alpha: float = 0.5
     """Weight of the KD term: loss = (1-alpha)*CE + alpha*T^2*KL(teacher || student)."""
     temperature: float = 2.0
@@ -279,8 +282,9 @@ class DistillConfig:
               f"{prefix}sequence_kd=true needs kd=true: the teacher's answers are KD training data")
         check(0 <= self.alpha <= 1, f"{prefix}alpha={self.alpha}: must be in [0, 1]")
         check(self.temperature > 0, f"{prefix}temperature={self.temperature}: must be > 0")
-        check(self.layer_selection in ("spread", "block"),
-               f"{prefix}layer_selection={self.layer_selection!r}: choose spread or block")
+        check(self.layer_selection in ("spread", "block", "loss"),
+               f"{prefix}layer_selection={self.layer_selection!r}: choose spread, block or loss")
+        check(self.rank_examples >= 1, f"{prefix}rank_examples={self.rank_examples}: must be >= 1")
         check(self.top_k >= 0, f"{prefix}top_k={self.top_k}: must be >= 0 (0: the full vocabulary)")
         check(self.vocab_top >= 0, f"{prefix}vocab_top={self.vocab_top}: must be >= 0 (0: the teacher's vocabulary)")
         check(0 <= self.cot_share <= 1, f"{prefix}cot_share={self.cot_share}: must be in [0, 1]")

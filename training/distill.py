@@ -31,7 +31,15 @@ from .checkpoint import MetricsLog
 from .cli import cli, stage_parser
 from .config import PipelineConfig, load_config, save_resolved
 from .corpus import load_corpus
-from .kd import collate_with_teacher, kd_loss, layer_map, make_student, teacher_answers, teacher_logits
+from .kd import (
+    collate_with_teacher,
+    kd_loss,
+    layer_map,
+    make_student,
+    rank_layers,
+    teacher_answers,
+    teacher_logits,
+)
 from .runtime import setup_runtime
 from .sft import answer_logits, answer_loss, encode_example, load_examples
 from .vocab import kept_ids, prune_embeddings, prune_tokenizer
@@ -73,18 +81,27 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
             log.info("distill: student vocabulary %s of the teacher's %s tokens", f"{len(keep):,}",
                      f"{len(tokenizer):,}")
     train_rows = paired_rows(train_ex, tokenizer, student_tok, keep, cfg.instruct.max_length)
-    held_rows = [s for _, s in paired_rows(held_ex, tokenizer, student_tok, keep, cfg.instruct.max_length)]
+    held_pairs = paired_rows(held_ex, tokenizer, student_tok, keep, cfg.instruct.max_length)
+    held_rows = [s for _, s in held_pairs]
+    ranking = None
+    if dc.layer_selection == "loss":
+        scored = rank_layers(teacher, [t for t, _ in held_pairs[:dc.rank_examples]], tokenizer.pad_token_id,
+                             rt.device, rt.autocast(), show_progress=rt.is_main)
+        ranking = [layer for layer, _ in scored]
+        if rt.is_main:
+            log.info("distill: held-out answer perplexity without each teacher layer: %s",
+                     ", ".join(f"{layer}: {math.exp(min(loss, 50)):.3g}" for layer, loss in scored))
     torch.manual_seed(dc.optim.seed)
-    student = make_student(teacher, dc.num_layers, dc.layer_selection)
+    student = make_student(teacher, dc.num_layers, dc.layer_selection, ranking)
     if keep is not None:
         prune_embeddings(student, keep)
     wd = work_dir(out, "distill")
-    mapping = layer_map(teacher.config.num_hidden_layers, dc.num_layers, dc.layer_selection)
+    mapping = layer_map(teacher.config.num_hidden_layers, dc.num_layers, dc.layer_selection, ranking)
     if rt.is_main:
         log.info("distill: student %d layers (from teacher layers %s), %s parameters vs teacher %s; alpha=%s T=%s",
                  dc.num_layers, mapping, f"{sum(p.numel() for p in student.parameters()):,}",
                  f"{sum(p.numel() for p in teacher.parameters()):,}", dc.alpha, dc.temperature)
-        save_resolved(cfg, wd / "training_config.json", {"layer_map": mapping})
+        save_resolved(cfg, wd / "training_config.json", {"layer_map": mapping, "layer_ranking": ranking})
     pad = student_tok.pad_token_id
 
     def loss_fn(model, batch: dict) -> loop.StepResult:
