@@ -6,6 +6,11 @@ Thin on purpose: the views live in `app/`, and everything they show comes from `
 import streamlit as st
 
 st.set_page_config(page_title="Asistente del curso", page_icon="📚", layout="wide")
+# A formula wider than its column (Comparar's four columns: the perplexity's PPL = exp(-1/T Σ log P(...))) scrolls
+# inside it instead of running over the next model's answer. Style tags alone take no room on the page.
+st.html("<style>[data-testid='stMarkdownContainer'] .katex-display, [data-testid='stMarkdownContainer'] .katex "
+        "{ display: inline-block; max-width: 100%; overflow-x: auto; overflow-y: hidden; vertical-align: middle; }"
+        "</style>")
 st.title("Asistente del curso de PLN")
 st.caption("Redes neuronales para el análisis y la generación de texto")
 
