@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from index import HybridIndex, SearchResult
+from index.chunking import slide_title
 from training.prompts import location
 
 
@@ -28,7 +29,9 @@ class Passage:
 
     @property
     def heading(self) -> str:
-        return " › ".join(self.heading_path)
+        """The heading path; without one, the title of a slide exported as plain text (`index.chunking.slide_title`:
+        «Intuición de la atención» right above «- Un traductor humano…»), so the sources list names the slide."""
+        return " › ".join(self.heading_path) if self.heading_path else slide_title(self.text)
 
     @property
     def where(self) -> str:

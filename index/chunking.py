@@ -67,7 +67,7 @@ _CODE_LANGUAGES = {"python", "rust", "bash", "shell", "sh", "console", "javascri
                    "c", "cpp", "c++", "go", "sql", "html", "css", "yaml", "r", "text", "plaintext"}
 
 
-def _is_title_line(line: str) -> bool:
+def is_title_line(line: str) -> bool:
     """A lone short line that reads like a slide title (plain-text slide exports have no markup)."""
     s = line.strip()
     if not 3 <= len(s) <= 70 or _BULLET.match(s):
@@ -75,6 +75,14 @@ def _is_title_line(line: str) -> bool:
     if s[-1] in ".,;:" or any(c in s for c in "$=|{}<>"):
         return False
     return s[0].isupper() or s[0] in "¿¡"
+
+
+def slide_title(text: str) -> str:
+    """The title of a chunk of slide text exported without blank lines (a `---` between slides, the title right
+    above its bullets), which `parse_blocks` leaves as text: its first line when it reads like a title and the
+    next line is a bullet; "" otherwise (a PDF's wrapped line is followed by more prose, not a bullet)."""
+    first, _, rest = text.partition("\n")
+    return first.strip() if _BULLET.match(rest) and is_title_line(first) else ""
 
 
 def _is_isolated(lines: list[str], i: int) -> bool:
@@ -147,7 +155,7 @@ def parse_blocks(text: str, detect_titles: bool) -> list[Block]:
             flush()
             blocks.append(Block("break", start, end, ""))
             continue
-        elif detect_titles and _is_isolated(lines, i) and _is_title_line(line):
+        elif detect_titles and _is_isolated(lines, i) and is_title_line(line):
             flush()
             blocks.append(Block("title", start, end, stripped))
             continue

@@ -98,6 +98,22 @@ def test_slide_text_splits_on_breaks_and_titles():
     assert {c.heading_path[-1] for c in chunks} == {"Diapositiva Atención", "Diapositiva Consultas", "Diapositiva Valores"}
 
 
+def test_a_slide_exported_without_blank_lines_is_named_by_its_title_in_the_sources():
+    """Title right above its bullets (no blank line): the chunker keeps it as text, the sources list shows it;
+    a PDF's wrapped prose line is no title."""
+    from assistant.retrieval import Passage
+
+    slides = "\n---\n".join(f"{name}\n- " + f"punto sobre {name.lower()}. " * 25
+                             for name in ("Intuición de la atención", "Consultas, claves y valores"))
+    chunks = [c for c in chunks_of(slides, location_kind="slide") if c.text.startswith(("Intuición", "Consultas"))]
+    assert len(chunks) == 2 and all(not c.heading_path for c in chunks)
+    shown = [Passage(1, c.text, "diapositivas/clase.txt", (), "", 1.0).where for c in chunks]
+    assert shown == ["diapositivas/clase.txt · Intuición de la atención", "diapositivas/clase.txt · Consultas, claves y valores"]
+    pdf = "La saturación hace que la\nprobabilidad de la clase correcta se acerque a uno."
+    assert Passage(1, pdf, "apunte.pdf", (), "p. 2", 1.0).where == "apunte.pdf · p. 2"
+    assert Passage(1, "Título\n- punto", "n.md", ("Tema", "Sección"), "", 1.0).where == "n.md · Tema › Sección"
+
+
 def test_heading_inside_code_fence_is_not_structure():
     text = "Título de clase\n\nTexto.\n\n```\n# no es un título\ncódigo\n```\n\nOtra diapositiva\n\nMás texto."
     assert all("no es un título" not in " ".join(c.heading_path) for c in chunks_of(text))
