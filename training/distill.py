@@ -85,8 +85,9 @@ def run(cfg: PipelineConfig, out: Path, resume: bool = False) -> Path:
     held_rows = [s for _, s in held_pairs]
     ranking = None
     if dc.layer_selection == "loss":
-        scored = rank_layers(teacher, [t for t, _ in held_pairs[:dc.rank_examples]], tokenizer.pad_token_id,
-                             rt.device, rt.autocast(), show_progress=rt.is_main)
+        with rt.autocast():
+            scored = rank_layers(teacher, [t for t, _ in held_pairs[:dc.rank_examples]], tokenizer.pad_token_id,
+                                 rt.device, show_progress=rt.is_main)
         ranking = [layer for layer, _ in scored]
         if rt.is_main:
             log.info("distill: held-out answer perplexity without each teacher layer: %s",

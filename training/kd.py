@@ -4,7 +4,6 @@ from the teacher's layers, and the teacher's answers and (top-k) logits the stud
 
 from __future__ import annotations
 
-import contextlib
 import copy
 
 import torch
@@ -82,7 +81,7 @@ def make_student(teacher: PreTrainedModel, num_layers: int, selection: str = "sp
     return student
 
 
-def rank_layers(teacher: PreTrainedModel, rows: list[dict], pad_id: int, device, autocast=None,
+def rank_layers(teacher: PreTrainedModel, rows: list[dict], pad_id: int, device,
                 show_progress: bool = False) -> list[tuple[int, float]]:
     """(layer, held-out answer loss of the teacher without that one layer), lowest loss first.
 
@@ -96,8 +95,7 @@ def rank_layers(teacher: PreTrainedModel, rows: list[dict], pad_id: int, device,
     for layer in tqdm(range(n), desc="distill: ranking layers", disable=not show_progress, dynamic_ncols=True):
         kept = [j for j in range(n) if j != layer]
         cut = make_student(teacher, n - 1, "loss", ranking=[layer, *kept]).to(device).eval()
-        with autocast or contextlib.nullcontext():
-            out.append((layer, answer_loss(cut, rows, pad_id, device)))
+        out.append((layer, answer_loss(cut, rows, pad_id, device)))
         del cut
     return sorted(out, key=lambda x: x[1])
 
